@@ -1,0 +1,175 @@
+package egress
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// EventVersion is the schema version written in every event's "v" field.
+// Consumers reject events with a different version (they are dead-lettered),
+// so a schema change that old consumers cannot read must bump it.
+const EventVersion = 1
+
+// Formats an event can carry in its Format field.
+const (
+	FormatUnixFS = "unixfs" // files and directories as a browser sees them
+	FormatRaw    = "raw"    // single blocks, application/vnd.ipld.raw
+	FormatCAR    = "car"    // application/vnd.ipld.car
+	FormatTAR    = "tar"    // application/x-tar
+	FormatCodec  = "codec"  // dag-json, dag-cbor, json, cbor renderings
+)
+
+// Event is the record of one response served under /ipfs/. Its JSON form
+// (documented in docs/egress.md) is the spool record and the queue message body.
+type Event struct {
+	// Version is EventVersion.
+	Version int `json:"v"`
+	// ID is unique per response and is the de-duplication key end to end.
+	ID string `json:"id"`
+	// Space is the DID of the space named by the location claim of the bytes
+	// served; empty when no claim named one.
+	Space string `json:"space,omitempty"`
+	// Resource is the CID requested (the first path segment after /ipfs/).
+	Resource string `json:"resource"`
+	// Path is the remainder of the request path after the CID, if any.
+	Path string `json:"path,omitempty"`
+	// Format is one of the Format… constants.
+	Format string `json:"format"`
+	// Status is the HTTP status sent.
+	Status int `json:"status"`
+	// Bytes counts body bytes the server managed to write to the connection.
+	Bytes int64 `json:"bytes"`
+	// ServedAt is when the response finished (UTC). Totals are per UTC day of it.
+	ServedAt time.Time `json:"servedAt"`
+	// TokenID identifies the client's access token, when one was used.
+	TokenID string `json:"tokenId,omitempty"`
+}
+
+// ErrMalformed marks an event or message that can never be processed.
+var ErrMalformed = errors.New("egress: malformed event")
+
+// maxIDLen bounds IDs so they fit SQS's 128-character deduplication id.
+const maxIDLen = 128
+
+// check reports why e cannot be counted, wrapping ErrMalformed.
+func (e *Event) check() error {
+	bad := func(why string) error { return fmt.Errorf("%w: %s", ErrMalformed, why) }
+	switch {
+	case e.Version != EventVersion:
+		return bad(fmt.Sprintf("version %d, want %d", e.Version, EventVersion))
+	case e.ID == "" || len(e.ID) > maxIDLen:
+		return bad("id empty or longer than 128 characters")
+	case strings.ContainsAny(e.ID, "/#\x00"):
+		return bad("id contains '/', '#' or NUL")
+	case strings.ContainsAny(e.Space, "/#\x00"):
+		return bad("space contains '/', '#' or NUL")
+	case e.Bytes < 0:
+		return bad("negative bytes")
+	case e.ServedAt.IsZero():
+		return bad("servedAt missing")
+	case e.Status < 100 || e.Status > 999:
+		return bad("status out of range")
+	}
+	return nil
+}
+
+// day is the UTC day an event is totalled under.
+func (e *Event) day() string { return e.ServedAt.UTC().Format(dayLayout) }
+
+const dayLayout = "2006-01-02"
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// NewID returns a new event id: 26 characters, sortable by creation time
+// (48-bit milliseconds) followed by 80 random bits.
+func NewID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
+	return idEncoding.EncodeToString(b[:])
+}
+
+// splitIPFSPath returns the CID and remaining path of an /ipfs/ request, or
+// ok=false when the request is not for /ipfs/ content. Subdomain requests
+// (Host "<cid>.ipfs.<domain>") count too: their whole URL path is the Path.
+func splitIPFSPath(r *http.Request) (cid, rest string, ok bool) {
+	if p, found := strings.CutPrefix(r.URL.Path, "/ipfs/"); found {
+		if p == "" {
+			return "", "", false
+		}
+		cid, rest, _ = strings.Cut(p, "/")
+		if rest != "" {
+			rest = "/" + rest
+		}
+		return cid, rest, true
+	}
+	host := r.Host
+	if h, _, found := strings.Cut(host, ":"); found {
+		host = h
+	}
+	if label, _, found := strings.Cut(host, ".ipfs."); found && label != "" && !strings.Contains(label, ".") {
+		return label, r.URL.Path, true
+	}
+	return "", "", false
+}
+
+// deriveFormat names the response format: the response Content-Type wins
+// when it is an IPLD or archive type; otherwise what the client asked for
+// (?format= or Accept) decides; otherwise the response is UnixFS content.
+// A UnixFS file may itself be JSON, so a plain application/json response is
+// codec only when the client asked for a codec rendering.
+func deriveFormat(r *http.Request, contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch f := formatOfMediaType(mt); {
+	case f == FormatCAR || f == FormatRaw || f == FormatTAR:
+		return f
+	case strings.HasPrefix(mt, "application/vnd.ipld.dag-"):
+		return FormatCodec
+	}
+	if f := formatOfRequestParam(r.URL.Query().Get("format")); f != "" {
+		return f
+	}
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		if f := formatOfMediaType(mt); f != "" {
+			return f
+		}
+	}
+	return FormatUnixFS
+}
+
+func formatOfMediaType(mt string) string {
+	switch mt {
+	case "application/vnd.ipld.car":
+		return FormatCAR
+	case "application/vnd.ipld.raw":
+		return FormatRaw
+	case "application/x-tar":
+		return FormatTAR
+	case "application/vnd.ipld.dag-json", "application/vnd.ipld.dag-cbor",
+		"application/json", "application/cbor":
+		return FormatCodec
+	}
+	return ""
+}
+
+func formatOfRequestParam(v string) string {
+	switch v {
+	case "car":
+		return FormatCAR
+	case "raw":
+		return FormatRaw
+	case "tar":
+		return FormatTAR
+	case "dag-json", "dag-cbor", "json", "cbor":
+		return FormatCodec
+	}
+	return ""
+}

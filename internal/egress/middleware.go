@@ -1,0 +1,169 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Option configures Middleware.
+type Option func(*middlewareOptions)
+
+type middlewareOptions struct {
+	tokenID func(*http.Request) string
+	now     func() time.Time
+}
+
+// WithTokenID sets the function that names the client's access token for a
+// request; it may return "" when none was used.
+func WithTokenID(f func(*http.Request) string) Option {
+	return func(o *middlewareOptions) { o.tokenID = f }
+}
+
+// WithClock replaces time.Now for the served-at time (for tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *middlewareOptions) { o.now = now }
+}
+
+// accumulator collects what the layers below the middleware learn about a
+// response. It is shared by the goroutines serving one request.
+type accumulator struct {
+	mu    sync.Mutex
+	space string
+}
+
+type accumulatorKey struct{}
+
+// NoteSpace records that the bytes being served belong to space (a DID, from
+// a location claim). The first space noted for a response is kept. It does
+// nothing when ctx does not come from a request under Middleware, and is safe
+// for concurrent use.
+func NoteSpace(ctx context.Context, space string) {
+	acc, _ := ctx.Value(accumulatorKey{}).(*accumulator)
+	if acc == nil || space == "" {
+		return
+	}
+	acc.mu.Lock()
+	if acc.space == "" {
+		acc.space = space
+	}
+	acc.mu.Unlock()
+}
+
+// Middleware records an egress Event for every /ipfs/ request next serves
+// (path or subdomain form), counting the body bytes written to the client.
+// The event is spooled by p after next returns (also when it panics), before
+// net/http flushes the last buffered bytes of the response.
+func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
+	o := middlewareOptions{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cid, rest, ok := splitIPFSPath(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		acc := &accumulator{}
+		cw := &countingWriter{rw: w}
+		defer func() {
+			ev := &Event{Version: EventVersion, Resource: cid, Path: rest, Status: cw.statusCode(),
+				Bytes: cw.n, ServedAt: o.now().UTC()}
+			ev.ID = NewID(ev.ServedAt)
+			ev.Format = deriveFormat(r, w.Header().Get("Content-Type"))
+			acc.mu.Lock()
+			ev.Space = acc.space
+			acc.mu.Unlock()
+			if o.tokenID != nil {
+				ev.TokenID = o.tokenID(r)
+			}
+			_ = p.Record(ev) // failures are counted and logged by the producer
+		}()
+		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), accumulatorKey{}, acc)))
+	})
+}
+
+// countingWriter counts body bytes accepted by the connection. A Write that
+// fails part-way counts what the underlying writer reported as written.
+type countingWriter struct {
+	rw     http.ResponseWriter
+	n      int64
+	status int
+}
+
+var (
+	_ http.Flusher    = (*countingWriter)(nil)
+	_ io.ReaderFrom   = (*countingWriter)(nil)
+	_ http.Hijacker   = (*countingWriter)(nil)
+	_ io.StringWriter = (*countingWriter)(nil)
+)
+
+func (c *countingWriter) Header() http.Header { return c.rw.Header() }
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 {
+		c.status = code
+	}
+	c.rw.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.rw.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) WriteString(s string) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := io.WriteString(c.rw, s)
+	c.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps net/http's sendfile path when the underlying writer has one.
+func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if rf, ok := c.rw.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(src)
+		c.n += n
+		return n, err
+	}
+	n, err := io.Copy(writerOnly{c.rw}, src)
+	c.n += n
+	return n, err
+}
+
+// Flush flushes through any wrappers below, as http.ResponseController does.
+func (c *countingWriter) Flush() {
+	_ = http.NewResponseController(c.rw).Flush()
+}
+
+// Hijack hands the connection over; bytes written to it are not counted.
+func (c *countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(c.rw).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.rw }
+
+func (c *countingWriter) statusCode() int {
+	if c.status == 0 {
+		return http.StatusOK
+	}
+	return c.status
+}
+
+// writerOnly hides ReadFrom so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }

@@ -1,0 +1,148 @@
+package egress
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Producer writes events to the durable local spool. Record is safe for
+// concurrent use and never waits on a queue or on fsync.
+type Producer struct {
+	cfg     ProducerConfig
+	w       *spoolWriter
+	m       *producerMetrics
+	log     *slog.Logger
+	pending atomic.Int64 // events in the spool not yet acknowledged (this process's view)
+
+	stop     chan struct{}
+	stopped  sync.WaitGroup
+	closeErr error
+	once     sync.Once
+	fullLog  rateLimiter
+}
+
+// OpenProducer opens (creating if needed) the spool in cfg.Dir and starts the
+// background fsync loop. Only one Producer may open a directory at a time.
+func OpenProducer(cfg ProducerConfig) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	w, err := openSpoolWriter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{cfg: cfg, w: w, m: newProducerMetrics(cfg.Registerer), log: cfg.Logger,
+		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}}
+	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
+	w.refreshTotal()
+	p.pending.Store(countBacklog(cfg.Dir, cfg.Logger))
+	p.m.spoolEvents.Set(float64(p.pending.Load()))
+	p.stopped.Add(1)
+	go p.syncLoop()
+	return p, nil
+}
+
+// countBacklog counts records after the reader cursor, for the depth gauge.
+func countBacklog(dir string, log *slog.Logger) int64 {
+	cur, err := loadCursor(dir)
+	if err != nil {
+		return 0
+	}
+	r := &spoolReader{dir: dir, log: slog.New(slog.DiscardHandler), pos: cur}
+	var n int64
+	for {
+		recs, err := r.next(4096)
+		n += int64(len(recs))
+		if err != nil || len(recs) == 0 {
+			return n
+		}
+	}
+}
+
+// Record appends ev to the spool with one write(2). It returns ErrSpoolFull
+// when the spool is at its bound (the event is dropped and counted).
+func (p *Producer) Record(ev *Event) error {
+	p.m.produced.Inc()
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	err = p.w.append(payload)
+	switch {
+	case err == nil:
+		p.m.spooled.Inc()
+		p.m.spoolEvents.Set(float64(p.pending.Add(1)))
+	case errors.Is(err, ErrSpoolFull):
+		p.m.dropped.Inc()
+		if p.fullLog.allow() {
+			p.log.Error("egress: spool full, dropping events (billing data lost); is the shipper or consumer running?",
+				"dir", p.cfg.Dir, "max_bytes", p.cfg.MaxBytes)
+		}
+	default:
+		p.m.spoolErrors.Inc()
+		if p.fullLog.allow() {
+			p.log.Error("egress: spool write failed, event lost", "dir", p.cfg.Dir, "err", err)
+		}
+	}
+	return err
+}
+
+// acked is called by the shipper after the queue acknowledged n events.
+func (p *Producer) acked(n int) {
+	p.m.shipped.Add(float64(n))
+	v := p.pending.Add(-int64(n))
+	if v < 0 {
+		p.pending.Store(0)
+		v = 0
+	}
+	p.m.spoolEvents.Set(float64(v))
+}
+
+func (p *Producer) syncLoop() {
+	defer p.stopped.Done()
+	t := time.NewTicker(p.cfg.SyncInterval)
+	defer t.Stop()
+	lastRefresh := time.Now()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		case <-p.w.syncNow:
+		}
+		if err := p.w.sync(); err != nil {
+			p.log.Error("egress: spool fsync failed", "dir", p.cfg.Dir, "err", err)
+		}
+		if time.Since(lastRefresh) >= time.Second {
+			p.w.refreshTotal()
+			lastRefresh = time.Now()
+		}
+	}
+}
+
+// Close stops the fsync loop, fsyncs everything written and releases the spool.
+func (p *Producer) Close() error {
+	p.once.Do(func() {
+		close(p.stop)
+		p.stopped.Wait()
+		p.closeErr = p.w.close()
+	})
+	return p.closeErr
+}
+
+// rateLimiter allows one event per period.
+type rateLimiter struct {
+	every time.Duration
+	last  atomic.Int64
+}
+
+func (r *rateLimiter) allow() bool {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	return now-last >= int64(r.every) && r.last.CompareAndSwap(last, now)
+}
