@@ -1,0 +1,283 @@
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"github.com/storacha/go-libstoracha/blobindex"
+	"github.com/storacha/go-ucanto/did"
+
+	"github.com/cargate/cargate/internal/blobstore"
+)
+
+// QueryType selects which claims a query returns.
+type QueryType string
+
+// Query types, as in Storacha's indexing service.
+const (
+	// QueryStandard returns location, index and equals claims, and indexes.
+	QueryStandard QueryType = "standard"
+	// QueryLocation returns location claims only.
+	QueryLocation QueryType = "location"
+	// QueryIndexOrLocation returns index claims (with indexes) or, for
+	// blobs without an index, location claims.
+	QueryIndexOrLocation QueryType = "index_or_location"
+)
+
+// ParseQueryType reads a query type; "" means standard.
+func ParseQueryType(s string) (QueryType, error) {
+	switch QueryType(s) {
+	case "", QueryStandard:
+		return QueryStandard, nil
+	case QueryLocation, QueryIndexOrLocation:
+		return QueryType(s), nil
+	}
+	return "", fmt.Errorf("%w: unknown query type %q", ErrBadInput, s)
+}
+
+// Query asks for the claims and indexes that locate some multihashes.
+type Query struct {
+	Hashes []multihash.Multihash
+	// Spaces, when set, keeps only location claims for these spaces.
+	Spaces []did.DID
+	Type   QueryType
+}
+
+// Index is a decoded sharded DAG index with the multihash of its blob.
+type Index struct {
+	Digest multihash.Multihash
+	View   blobindex.ShardedDagIndexView
+}
+
+// Result holds what a query found.
+type Result struct {
+	Claims  map[cid.Cid]*Claim
+	Indexes map[string]Index // by context id (see ContextID)
+}
+
+func (r *Result) addClaim(c *Claim) { r.Claims[c.CID()] = c }
+
+// Empty reports whether nothing was found.
+func (r *Result) Empty() bool { return len(r.Claims) == 0 && len(r.Indexes) == 0 }
+
+// Query answers q. It returns ErrNotFound when no claim is known for any
+// of the hashes, ErrUnavailable when sources failed and nothing was found.
+func (s *Service) Query(ctx context.Context, q Query) (*Result, error) {
+	if len(q.Hashes) == 0 {
+		return nil, fmt.Errorf("%w: no multihash in query", ErrBadInput)
+	}
+	if q.Type == "" {
+		q.Type = QueryStandard
+	}
+	res := &Result{Claims: map[cid.Cid]*Claim{}, Indexes: map[string]Index{}}
+	var errs []error
+	for _, h := range q.Hashes {
+		if err := s.queryOne(ctx, q, h, res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if res.Empty() {
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		return nil, ErrNotFound
+	}
+	return res, nil
+}
+
+func (s *Service) queryOne(ctx context.Context, q Query, h multihash.Multihash, res *Result) error {
+	claims, err := s.findClaims(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, c := range claims {
+		switch c.Kind {
+		case "assert/location":
+			if q.Type != QueryIndexOrLocation || !hasIndex(claims) {
+				if spaceMatches(q.Spaces, c.Space) {
+					res.addClaim(c)
+				}
+			}
+		case "assert/equals":
+			if q.Type == QueryStandard {
+				res.addClaim(c)
+			}
+		case "assert/index":
+			if q.Type == QueryLocation {
+				continue
+			}
+			if err := s.followIndex(ctx, q, h, c, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// followIndex adds an index claim, its index, the index blob's location
+// and the locations of the shards that hold h.
+func (s *Service) followIndex(ctx context.Context, q Query, h multihash.Multihash, c *Claim, res *Result) error {
+	idx, idxLocs, err := s.loadIndex(ctx, c.Index.Hash())
+	if err != nil {
+		return fmt.Errorf("index %s of claim %s: %w", c.Index, c.CID(), err)
+	}
+	res.addClaim(c)
+	for _, l := range idxLocs {
+		res.addClaim(l)
+	}
+	ctxID := ContextID(idxLocs[0].Space, idx.Digest)
+	res.Indexes[ctxID] = idx
+	for shard, slices := range idx.View.Shards().Iterator() {
+		if !slices.Has(h) && !bytes.Equal(h, linkCID(idx.View.Content()).Hash()) {
+			continue
+		}
+		locs, err := s.findClaims(ctx, shard)
+		if err != nil {
+			return err
+		}
+		for _, l := range locs {
+			if l.Kind == "assert/location" && spaceMatches(q.Spaces, l.Space) {
+				res.addClaim(l)
+			}
+		}
+	}
+	return nil
+}
+
+// loadIndex returns the index blob with the given multihash, read from a
+// location claim's URL and checked against the multihash; decoded indexes
+// are cached. It also returns the index blob's location claims.
+func (s *Service) loadIndex(ctx context.Context, digest multihash.Multihash) (Index, []*Claim, error) {
+	locs, err := s.locations(ctx, digest)
+	if err != nil {
+		return Index{}, nil, err
+	}
+	view, err := s.indexes.GetOrLoad(ctx, string(digest), func(ctx context.Context) (blobindex.ShardedDagIndexView, int64, time.Duration, error) {
+		b, err := s.readVerified(ctx, digest, locs)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		v, err := blobindex.Extract(bytes.NewReader(b))
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("decode index: %w", err)
+		}
+		return v, int64(len(b)) * 4, 0, nil
+	})
+	if err != nil {
+		return Index{}, nil, err
+	}
+	return Index{Digest: digest, View: view}, locs, nil
+}
+
+func (s *Service) locations(ctx context.Context, digest multihash.Multihash) ([]*Claim, error) {
+	claims, err := s.findClaims(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	var locs []*Claim
+	for _, c := range claims {
+		if c.Kind == "assert/location" {
+			locs = append(locs, c)
+		}
+	}
+	if len(locs) == 0 {
+		return nil, fmt.Errorf("no location for blob %s: %w", digest.B58String(), ErrNotFound)
+	}
+	return locs, nil
+}
+
+// readVerified reads a whole blob from the first location that serves
+// bytes hashing to digest (sha2-256).
+func (s *Service) readVerified(ctx context.Context, digest multihash.Multihash, locs []*Claim) ([]byte, error) {
+	dec, err := multihash.Decode(digest)
+	if err != nil || dec.Code != multihash.SHA2_256 {
+		return nil, fmt.Errorf("%w: blob multihash must be sha2-256", ErrBadClaim)
+	}
+	var errs []error
+	for _, l := range locs {
+		for _, u := range l.URLs {
+			off, length := int64(0), int64(-1)
+			if l.Range != nil {
+				off = int64(l.Range.Offset)
+				if l.Range.Length != nil {
+					length = int64(*l.Range.Length)
+				}
+			}
+			rc, err := s.blobs.ReadURL(ctx, u.String(), off, length)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			b, err := io.ReadAll(io.LimitReader(rc, maxIndexBytes+1))
+			rc.Close()
+			if err == nil && len(b) > maxIndexBytes {
+				err = fmt.Errorf("blob larger than %d bytes", maxIndexBytes)
+			}
+			if err == nil {
+				if sum := sha256.Sum256(b); !bytes.Equal(sum[:], dec.Digest) {
+					err = fmt.Errorf("blob at %s does not match its multihash", u.String())
+				}
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			return b, nil
+		}
+	}
+	if len(errs) > 0 && allNotFound(errs) {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, errors.Join(errs...))
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+// maxIndexBytes bounds an index blob read into memory.
+const maxIndexBytes = 256 << 20
+
+func allNotFound(errs []error) bool {
+	for _, e := range errs {
+		if !errors.Is(e, blobstore.ErrNotFound) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasIndex(claims []*Claim) bool {
+	for _, c := range claims {
+		if c.Kind == "assert/index" {
+			return true
+		}
+	}
+	return false
+}
+
+func spaceMatches(spaces []did.DID, space did.DID) bool {
+	if len(spaces) == 0 {
+		return true
+	}
+	for _, s := range spaces {
+		if s == space {
+			return true
+		}
+	}
+	return false
+}
+
+// ContextID is the key of an index in a query result, as Storacha's
+// indexing service computes it: the index multihash, or, when the index
+// belongs to a space, sha2-256(space DID bytes || index multihash).
+func ContextID(space did.DID, index multihash.Multihash) string {
+	if space == did.Undef {
+		return string(index)
+	}
+	sum, _ := multihash.Sum(append(append([]byte(nil), space.Bytes()...), index...), multihash.SHA2_256, -1)
+	return string(sum)
+}

@@ -1,0 +1,42 @@
+package blobstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// URLReader reads a byte range of the blob at a URL.
+type URLReader interface {
+	ReadURL(ctx context.Context, url string, off, length int64) (io.ReadCloser, error)
+}
+
+// Router reads location URLs: a URL under a configured store's base URL is
+// read through that store (local file, signed S3 request); any other URL goes
+// to the fallback reader (plain HTTP(S) with Range), if one is set.
+type Router struct {
+	stores   []Store
+	fallback URLReader
+}
+
+var _ URLReader = (*Router)(nil)
+
+// NewRouter returns a Router over stores; fallback may be nil.
+func NewRouter(fallback URLReader, stores ...Store) *Router {
+	return &Router{stores: stores, fallback: fallback}
+}
+
+// ReadURL implements URLReader.
+func (r *Router) ReadURL(ctx context.Context, url string, off, length int64) (io.ReadCloser, error) {
+	for _, s := range r.stores {
+		base := s.URL("")
+		if strings.HasPrefix(url, base) {
+			return s.ReadRange(ctx, url[len(base):], off, length)
+		}
+	}
+	if r.fallback == nil {
+		return nil, fmt.Errorf("no reader for location %q: %w", url, ErrNotFound)
+	}
+	return r.fallback.ReadURL(ctx, url, off, length)
+}

@@ -1,0 +1,100 @@
+package claimstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+)
+
+// Key layout: 'c' + claim CID bytes -> claim bytes;
+// 'k' + multihash bytes + claim CID bytes -> nothing. Multihash bytes are
+// self-delimiting (code, length, digest), so 'k'+mh is an exact prefix.
+const (
+	prefixClaim = 'c'
+	prefixKey   = 'k'
+)
+
+// Pebble is the embedded Store, kept in a directory.
+type Pebble struct {
+	db *pebble.DB
+}
+
+var _ Store = (*Pebble)(nil)
+
+// OpenPebble opens (creating if needed) a store in dir.
+func OpenPebble(dir string) (*Pebble, error) {
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open claim store %s: %w", dir, err)
+	}
+	return &Pebble{db: db}, nil
+}
+
+// Put implements Store.
+func (p *Pebble) Put(ctx context.Context, claim cid.Cid, data []byte, keys []multihash.Multihash) error {
+	b := p.db.NewBatch()
+	defer b.Close()
+	cb := claim.Bytes()
+	if err := b.Set(append([]byte{prefixClaim}, cb...), data, nil); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		key := make([]byte, 0, 1+len(k)+len(cb))
+		key = append(append(append(key, prefixKey), k...), cb...)
+		if err := b.Set(key, nil, nil); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// Find implements Store.
+func (p *Pebble) Find(ctx context.Context, key multihash.Multihash) ([]cid.Cid, error) {
+	prefix := append([]byte{prefixKey}, key...)
+	it, err := p.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []cid.Cid
+	for it.First(); it.Valid(); it.Next() {
+		_, c, err := cid.CidFromBytes(it.Key()[len(prefix):])
+		if err != nil {
+			return nil, fmt.Errorf("claim store: corrupt key: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, it.Error()
+}
+
+// Claim implements Store.
+func (p *Pebble) Claim(ctx context.Context, claim cid.Cid) ([]byte, error) {
+	v, closer, err := p.db.Get(append([]byte{prefixClaim}, claim.Bytes()...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", claim, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+// Close implements Store.
+func (p *Pebble) Close() error { return p.db.Close() }
+
+// upperBound returns the smallest key greater than every key with prefix.
+func upperBound(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

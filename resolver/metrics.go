@@ -1,0 +1,50 @@
+package resolver
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	reads          *prometheus.CounterVec
+	readBytes      prometheus.Counter
+	readSeconds    prometheus.Histogram
+	verifyFailures prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cargate_resolver_reads_total",
+			Help: "Coalesced shard reads by outcome (ok or error).",
+		}, []string{"outcome"}),
+		readBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cargate_resolver_read_blocks_total",
+			Help: "Blocks read and verified from shards.",
+		}),
+		readSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cargate_resolver_read_seconds",
+			Help:    "Duration of coalesced shard reads.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		verifyFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cargate_resolver_verification_failures_total",
+			Help: "Blocks whose stored bytes did not match their hash (never served).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.reads, m.readBytes, m.readSeconds, m.verifyFailures)
+	}
+	return m
+}
+
+func (m *metrics) observeRead(start time.Time, blocks int, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.reads.WithLabelValues(outcome).Inc()
+	m.readBytes.Add(float64(blocks))
+	m.readSeconds.Observe(time.Since(start).Seconds())
+}
