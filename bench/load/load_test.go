@@ -1,0 +1,90 @@
+package load
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestClosedLoopCountsStatusesAndBytes(t *testing.T) {
+	body := make([]byte, 1024)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{
+		BaseURL:     srv.URL,
+		Requests:    []Request{{Path: "/a"}, {Path: "/missing"}},
+		Concurrency: 4,
+		Duration:    300 * time.Millisecond,
+		Warmup:      50 * time.Millisecond,
+		PID:         os.Getpid(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, missing := res.Status[200], res.Status[404]
+	if ok == 0 || missing == 0 || ok+missing != res.Requests || res.Failed() != 0 {
+		t.Fatalf("status counts %v, errors %v, requests %d", res.Status, res.Errors, res.Requests)
+	}
+	if res.Bytes < ok*1024 {
+		t.Errorf("bytes %d < %d full bodies", res.Bytes, ok)
+	}
+	if res.Latency.TotalCount() != res.Requests {
+		t.Errorf("histogram holds %d samples, want %d", res.Latency.TotalCount(), res.Requests)
+	}
+	if res.Server.CPUSeconds <= 0 || res.Server.PeakRSS <= 0 {
+		t.Errorf("server stats not read: %+v", res.Server)
+	}
+}
+
+// A server that stalls once must show the stall in the open-loop latencies
+// of every request that was due during it, not only in the one it hit.
+func TestOpenLoopCountsQueueingBehindAStall(t *testing.T) {
+	var stalled atomic.Bool
+	start := time.Now()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if time.Since(start) > 200*time.Millisecond && stalled.CompareAndSwap(false, true) {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{
+		BaseURL:     srv.URL,
+		Requests:    []Request{{Path: "/"}},
+		Concurrency: 1,
+		Rate:        100,
+		Duration:    time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests < 95 {
+		t.Fatalf("completed %d of 100 arrivals", res.Requests)
+	}
+	// About 30 of 100 arrivals were due during the 300 ms stall, waiting
+	// 300, 290, ... 10 ms: p90 is near 200 ms. A closed-loop view would
+	// show one slow request and a p90 of well under a millisecond.
+	if p90 := res.Quantile(90); p90 < 100*time.Millisecond {
+		t.Errorf("p90 %v hides the stall", p90)
+	}
+}
+
+func TestProcReadsSelf(t *testing.T) {
+	cpu, err := ReadCPU(os.Getpid())
+	if err != nil || cpu < 0 {
+		t.Fatalf("cpu %v, %v", cpu, err)
+	}
+	rss, hwm, err := ReadMem(os.Getpid())
+	if err != nil || rss <= 0 || hwm < rss {
+		t.Fatalf("rss %d hwm %d, %v", rss, hwm, err)
+	}
+}
