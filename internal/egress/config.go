@@ -33,6 +33,7 @@ const (
 	defaultSQSAWSRegion     = "us-east-1"
 	defaultDynamoAttempts   = 8
 	defaultConsumerParallel = 8
+	rateLogEvery            = 10 * time.Second
 )
 
 // ProducerConfig configures the durable local spool written on the request path.

@@ -1,0 +1,233 @@
+package egress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// delivery is one message from a source, ready to be counted or dead-lettered.
+type delivery struct {
+	body []byte
+	ev   Event
+	bad  error // why body is not a countable event, wrapping ErrMalformed
+}
+
+// source is where RunConsume reads events from: SQS or the local spool.
+type source interface {
+	// receive returns waiting messages; none means nothing is waiting now.
+	receive(ctx context.Context) ([]delivery, error)
+	// deadLetter durably stores a malformed message elsewhere.
+	deadLetter(ctx context.Context, d delivery) error
+	// ack removes the messages of the last receive from the source; called
+	// only after their totals and dead letters are durable.
+	ack(ctx context.Context) error
+	// abandon forgets the last receive without acknowledging it, so its
+	// messages are delivered again.
+	abandon()
+	close() error
+}
+
+// RunConsume reads egress events from cfg's source, drops duplicates by id,
+// adds bytes per space per UTC day to the totals store and only then removes
+// the messages from the source. It runs until ctx ends (returning nil) or,
+// with cfg.Once, until nothing is waiting. Malformed messages are
+// dead-lettered and never stop it; other failures are retried with backoff.
+func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	store, err := openTotals(ctx, cfg.TotalsDir, cfg.DynamoDB, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer store.close()
+	src, err := openSource(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger}
+	delay := DefaultRetryMin
+	for ctx.Err() == nil {
+		n, err := c.round(ctx)
+		if err != nil {
+			src.abandon()
+			c.m.receiveErrs.Inc()
+			if cfg.Once && ctx.Err() == nil && delay >= DefaultRetryMax {
+				return err
+			}
+			c.log.Warn("egress consume: round failed; retrying", "retry_in", delay, "err", err)
+			if !sleep(ctx, delay) {
+				break
+			}
+			delay = min(DefaultRetryMax, delay*2)
+			continue
+		}
+		delay = DefaultRetryMin
+		if n == 0 && cfg.Once {
+			return nil
+		}
+	}
+	return nil
+}
+
+type consumer struct {
+	src   source
+	store totalsStore
+	m     *consumerMetrics
+	log   *slog.Logger
+}
+
+// round handles one receive: dead letters first, then totals, then the ack.
+// It returns how many messages it received.
+func (c *consumer) round(ctx context.Context) (int, error) {
+	ds, err := c.src.receive(ctx)
+	if err != nil || len(ds) == 0 {
+		return 0, err
+	}
+	evs := make([]Event, 0, len(ds))
+	var oldest time.Time
+	for _, d := range ds {
+		if d.bad != nil {
+			if err := c.src.deadLetter(ctx, d); err != nil {
+				return 0, fmt.Errorf("dead-letter: %w", err)
+			}
+			c.m.deadLettered.Inc()
+			c.log.Warn("egress consume: malformed message dead-lettered", "reason", d.bad, "bytes", len(d.body))
+			continue
+		}
+		evs = append(evs, d.ev)
+		if oldest.IsZero() || d.ev.ServedAt.Before(oldest) {
+			oldest = d.ev.ServedAt
+		}
+	}
+	if len(evs) > 0 {
+		dups, err := c.store.apply(ctx, evs)
+		if err != nil {
+			return 0, fmt.Errorf("totals: %w", err)
+		}
+		c.m.duplicates.Add(float64(dups))
+		c.m.consumed.Add(float64(len(evs) - dups))
+		c.m.lag.Set(time.Since(oldest).Seconds())
+	}
+	if err := c.src.ack(ctx); err != nil {
+		return 0, fmt.Errorf("ack: %w", err)
+	}
+	return len(ds), nil
+}
+
+// parseDelivery decodes and checks one message body.
+func parseDelivery(body []byte) delivery {
+	d := delivery{body: body}
+	if err := json.Unmarshal(body, &d.ev); err != nil {
+		d.bad = fmt.Errorf("%w: %v", ErrMalformed, err)
+	} else if err := d.ev.check(); err != nil {
+		d.bad = err
+	}
+	return d
+}
+
+func openTotals(ctx context.Context, dir string, dc DynamoDBConfig, log *slog.Logger) (totalsStore, error) {
+	if dc.Table != "" {
+		return openDynamoTotals(ctx, dc)
+	}
+	return openPebbleTotals(dir, log)
+}
+
+func openSource(ctx context.Context, cfg ConsumeConfig) (source, error) {
+	if cfg.SQS.QueueURL == "" {
+		r, err := openSpoolReader(cfg.SpoolDir, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		return &spoolSource{r: r, deadFile: cfg.DeadLetterFile}, nil
+	}
+	q, err := NewSQSQueue(ctx, cfg.SQS, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &sqsSource{q: q, wait: int32(cfg.ReceiveWait / time.Second), deadFile: cfg.DeadLetterFile}, nil
+}
+
+// spoolSource reads the local spool directly (the embedded queue).
+type spoolSource struct {
+	r        *spoolReader
+	deadFile string
+}
+
+const spoolReceiveBatch = 500
+
+func (s *spoolSource) receive(context.Context) ([]delivery, error) {
+	recs, err := s.r.next(spoolReceiveBatch)
+	if err != nil {
+		return nil, err
+	}
+	ds := make([]delivery, len(recs))
+	for i, rec := range recs {
+		ds[i] = parseDelivery(rec.payload)
+	}
+	if len(ds) == 0 && s.r.done.less(s.r.pos) {
+		// Crossed into a newer segment: persist that so old ones are deleted.
+		return nil, s.r.commit(s.r.pos)
+	}
+	return ds, nil
+}
+
+func (s *spoolSource) deadLetter(_ context.Context, d delivery) error {
+	return appendDeadLetter(s.deadFile, d.body, d.bad.Error())
+}
+
+func (s *spoolSource) ack(context.Context) error { return s.r.commit(s.r.pos) }
+
+func (s *spoolSource) abandon() { s.r.pos = s.r.done }
+
+func (s *spoolSource) close() error { return s.r.close() }
+
+// sqsSource reads an SQS queue.
+type sqsSource struct {
+	q        *SQSQueue
+	wait     int32
+	deadFile string
+	pending  []sqsDelivery
+}
+
+func (s *sqsSource) receive(ctx context.Context) ([]delivery, error) {
+	if len(s.pending) > 0 {
+		return nil, errors.New("egress: previous messages not acknowledged")
+	}
+	msgs, err := s.q.receive(ctx, s.wait)
+	if err != nil {
+		return nil, err
+	}
+	s.pending = msgs
+	ds := make([]delivery, len(msgs))
+	for i, m := range msgs {
+		ds[i] = parseDelivery([]byte(m.body))
+	}
+	return ds, nil
+}
+
+func (s *sqsSource) deadLetter(ctx context.Context, d delivery) error {
+	if s.q.cfg.DeadLetterQueueURL != "" {
+		return s.q.sendDeadLetter(ctx, string(d.body), d.bad.Error())
+	}
+	return appendDeadLetter(s.deadFile, d.body, d.bad.Error())
+}
+
+func (s *sqsSource) ack(ctx context.Context) error {
+	err := s.q.delete(ctx, s.pending)
+	// Whatever happened, forget these: an undeleted message is redelivered
+	// after its visibility timeout and dropped as a duplicate then.
+	s.pending = nil
+	return err
+}
+
+// abandon leaves the messages on the queue to reappear after their visibility timeout.
+func (s *sqsSource) abandon() { s.pending = nil }
+
+func (s *sqsSource) close() error { return nil }

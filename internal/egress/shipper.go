@@ -1,0 +1,188 @@
+package egress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"time"
+)
+
+// Message is one event as handed to a Queue: ID is the event id (the
+// de-duplication key) and Body its JSON.
+type Message struct {
+	ID   string
+	Body []byte
+}
+
+// Queue receives events shipped from the spool.
+type Queue interface {
+	// Send delivers msgs. A nil error with a nil or all-nil slice means every
+	// message was acknowledged. Otherwise errs[i] says why msgs[i] was not;
+	// an error wrapping ErrRejected is permanent, any other is retried.
+	// A non-nil err means nothing may be assumed delivered.
+	Send(ctx context.Context, msgs []Message) (errs []error, err error)
+}
+
+// ErrRejected marks a message the queue will never accept (for example, too large).
+var ErrRejected = errors.New("egress: message rejected by the queue")
+
+// Shipper moves events from a Producer's spool to a Queue, at least once:
+// the spool cursor moves (durably) only after the queue acknowledged every
+// event before it, and segments are deleted only behind the cursor.
+type Shipper struct {
+	p   *Producer
+	q   Queue
+	cfg ShipperConfig
+	log *slog.Logger
+}
+
+// NewShipper returns a shipper for p's spool. Run it in its own goroutine.
+func NewShipper(p *Producer, q Queue, cfg ShipperConfig) (*Shipper, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Shipper{p: p, q: q, cfg: cfg.withDefaults(p.cfg.Dir), log: p.log}, nil
+}
+
+// Run ships until ctx ends; it returns nil then, or an error when the spool
+// cannot be read or its cursor cannot be saved.
+func (s *Shipper) Run(ctx context.Context) error {
+	r, err := openSpoolReader(s.p.cfg.Dir, s.log)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	for ctx.Err() == nil {
+		recs, err := r.next(s.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("egress: read spool: %w", err)
+		}
+		if len(recs) > 0 {
+			if err := s.ship(ctx, recs); err != nil {
+				return nil // ctx ended while retrying; the cursor did not move
+			}
+			s.p.acked(len(recs))
+		}
+		if r.done.less(r.pos) {
+			if err := r.commit(r.pos); err != nil {
+				return err
+			}
+			s.p.w.refreshTotal()
+		}
+		if len(recs) == 0 {
+			sleep(ctx, s.cfg.IdleWait)
+		}
+	}
+	return nil
+}
+
+// ship sends recs until each one is acknowledged or rejected for good,
+// retrying failures with backoff. It returns ctx's error if ctx ends first.
+func (s *Shipper) ship(ctx context.Context, recs []record) error {
+	todo := make([]Message, 0, len(recs))
+	for _, rec := range recs {
+		var probe struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(rec.payload, &probe); err != nil || probe.ID == "" {
+			s.deadLetter(rec.payload, "spool record is not an event")
+			continue
+		}
+		todo = append(todo, Message{ID: probe.ID, Body: rec.payload})
+	}
+	delay := s.cfg.RetryMin
+	for len(todo) > 0 {
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		errs, err := s.q.Send(sctx, todo)
+		cancel()
+		var retry []Message
+		for i, m := range todo {
+			e := err
+			if e == nil && i < len(errs) {
+				e = errs[i]
+			}
+			switch {
+			case e == nil:
+			case errors.Is(e, ErrRejected):
+				s.deadLetter(m.Body, e.Error())
+			default:
+				retry = append(retry, m)
+			}
+		}
+		if len(retry) == 0 {
+			return nil
+		}
+		s.p.m.shipFailed.Add(float64(len(retry)))
+		s.log.Warn("egress: queue send failed; retrying", "events", len(retry), "retry_in", delay, "err", firstErr(err, errs))
+		todo = retry
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+		delay = min(s.cfg.RetryMax, delay*2)
+	}
+	return nil
+}
+
+func firstErr(err error, errs []error) error {
+	if err != nil {
+		return err
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (s *Shipper) deadLetter(body []byte, reason string) {
+	s.p.m.rejected.Inc()
+	s.log.Error("egress: event rejected for good; written to dead-letter file", "file", s.cfg.DeadLetterFile, "reason", reason)
+	if err := appendDeadLetter(s.cfg.DeadLetterFile, body, reason); err != nil {
+		s.log.Error("egress: dead-letter write failed; event lost", "file", s.cfg.DeadLetterFile, "err", err)
+	}
+}
+
+// deadLetterLine is one line of a local dead-letter file.
+type deadLetterLine struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	Body   string    `json:"body"`
+}
+
+// appendDeadLetter appends a JSON line and fsyncs, so a message is never
+// deleted from its source before its dead-letter copy is durable.
+func appendDeadLetter(path string, body []byte, reason string) error {
+	line, err := json.Marshal(deadLetterLine{At: time.Now().UTC(), Reason: reason, Body: string(body)})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// sleep waits d with ±20% jitter; it returns false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d > 0 {
+		d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
