@@ -40,7 +40,7 @@ func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}}
 	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
 	w.refreshTotal()
-	p.pending.Store(countBacklog(cfg.Dir, cfg.Logger))
+	p.pending.Store(countBacklog(cfg.Dir))
 	p.m.spoolEvents.Set(float64(p.pending.Load()))
 	p.stopped.Add(1)
 	go p.syncLoop()
@@ -48,7 +48,7 @@ func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 }
 
 // countBacklog counts records after the reader cursor, for the depth gauge.
-func countBacklog(dir string, log *slog.Logger) int64 {
+func countBacklog(dir string) int64 {
 	cur, err := loadCursor(dir)
 	if err != nil {
 		return 0
@@ -92,9 +92,10 @@ func (p *Producer) Record(ev *Event) error {
 	return err
 }
 
-// acked is called by the shipper after the queue acknowledged n events.
-func (p *Producer) acked(n int) {
-	p.m.shipped.Add(float64(n))
+// acked is called by the shipper when n events left the spool, of which
+// rejected were dead-lettered instead of acknowledged by the queue.
+func (p *Producer) acked(n, rejected int) {
+	p.m.shipped.Add(float64(n - rejected))
 	v := p.pending.Add(-int64(n))
 	if v < 0 {
 		p.pending.Store(0)

@@ -62,10 +62,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 			return fmt.Errorf("egress: read spool: %w", err)
 		}
 		if len(recs) > 0 {
-			if err := s.ship(ctx, recs); err != nil {
+			rejected, err := s.ship(ctx, recs)
+			if err != nil {
 				return nil // ctx ended while retrying; the cursor did not move
 			}
-			s.p.acked(len(recs))
+			s.p.acked(len(recs), rejected)
 		}
 		if r.done.less(r.pos) {
 			if err := r.commit(r.pos); err != nil {
@@ -81,8 +82,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 }
 
 // ship sends recs until each one is acknowledged or rejected for good,
-// retrying failures with backoff. It returns ctx's error if ctx ends first.
-func (s *Shipper) ship(ctx context.Context, recs []record) error {
+// retrying failures with backoff. It returns how many were rejected for
+// good (and dead-lettered), or ctx's error if ctx ends first.
+func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err error) {
 	todo := make([]Message, 0, len(recs))
 	for _, rec := range recs {
 		var probe struct {
@@ -90,6 +92,7 @@ func (s *Shipper) ship(ctx context.Context, recs []record) error {
 		}
 		if err := json.Unmarshal(rec.payload, &probe); err != nil || probe.ID == "" {
 			s.deadLetter(rec.payload, "spool record is not an event")
+			rejected++
 			continue
 		}
 		todo = append(todo, Message{ID: probe.ID, Body: rec.payload})
@@ -97,11 +100,11 @@ func (s *Shipper) ship(ctx context.Context, recs []record) error {
 	delay := s.cfg.RetryMin
 	for len(todo) > 0 {
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-		errs, err := s.q.Send(sctx, todo)
+		errs, sendErr := s.q.Send(sctx, todo)
 		cancel()
 		var retry []Message
 		for i, m := range todo {
-			e := err
+			e := sendErr
 			if e == nil && i < len(errs) {
 				e = errs[i]
 			}
@@ -109,22 +112,23 @@ func (s *Shipper) ship(ctx context.Context, recs []record) error {
 			case e == nil:
 			case errors.Is(e, ErrRejected):
 				s.deadLetter(m.Body, e.Error())
+				rejected++
 			default:
 				retry = append(retry, m)
 			}
 		}
 		if len(retry) == 0 {
-			return nil
+			return rejected, nil
 		}
 		s.p.m.shipFailed.Add(float64(len(retry)))
-		s.log.Warn("egress: queue send failed; retrying", "events", len(retry), "retry_in", delay, "err", firstErr(err, errs))
+		s.log.Warn("egress: queue send failed; retrying", "events", len(retry), "retry_in", delay, "err", firstErr(sendErr, errs))
 		todo = retry
 		if !sleep(ctx, delay) {
-			return ctx.Err()
+			return rejected, ctx.Err()
 		}
 		delay = min(s.cfg.RetryMax, delay*2)
 	}
-	return nil
+	return rejected, nil
 }
 
 func firstErr(err error, errs []error) error {
