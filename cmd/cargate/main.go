@@ -1,0 +1,134 @@
+// Command cargate is a content-addressed retrieval gateway and indexer.
+// This file is wiring only: it parses flags and environment into a
+// config and hands it to internal/app.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cargate/cargate/internal/app"
+	"github.com/cargate/cargate/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	summary string
+	flags   []string
+	run     func(ctx context.Context, cfg *config.Config, args []string, log *slog.Logger) error
+}
+
+var commands = map[string]command{
+	"serve": {
+		summary: "run the gateway and the indexer in one process",
+		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "subdomain-hosts", "retrieval-timeout", "shutdown-grace", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.Serve(ctx, cfg, log)
+		},
+	},
+	"indexer": {
+		summary: "run the indexing service alone (claims, IPNI find, delegated routing)",
+		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "shutdown-grace", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.ServeIndexer(ctx, cfg, log)
+		},
+	},
+	"gateway": {
+		summary: "run the gateway alone, locating content through --indexer-url",
+		flags:   []string{"data-dir", "listen", "metrics-listen", "subdomain-hosts", "retrieval-timeout", "shutdown-grace", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.ServeGateway(ctx, cfg, log)
+		},
+	},
+	"import": {
+		summary: "import CAR files, files or directories: cargate import PATH...",
+		flags:   []string{"data-dir", "blob-store", "key-file", "key", "did-web", "shard-size", "quiet", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, args []string, log *slog.Logger) error {
+			progress := !cfg.Quiet && isTerminal(os.Stdout) && isTerminal(os.Stderr)
+			return app.Import(ctx, cfg, args, os.Stdout, os.Stderr, progress, log)
+		},
+	},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return 2
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Println("cargate", version)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "cargate: unknown command %q\n\n", args[0])
+		usage()
+		return 2
+	}
+	cfg := &config.Config{}
+	fs := flag.NewFlagSet("cargate "+args[0], flag.ContinueOnError)
+	cfg.Flags(fs, cmd.flags...)
+	if args[0] != "import" {
+		cfg.Indexer.Flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "cargate %s: %s\n\nFlags (each also set by its %s… environment variable):\n", args[0], cmd.summary, config.EnvPrefix)
+		fs.PrintDefaults()
+	}
+	if err := config.Parse(fs, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "cargate:", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "cargate: invalid configuration:\n"+err.Error())
+		return 2
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, cfg, fs.Args(), log); err != nil {
+		fmt.Fprintln(os.Stderr, "cargate:", err)
+		return 1
+	}
+	return 0
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: cargate <command> [flags] [args]\n\ncommands:")
+	for _, name := range []string{"serve", "gateway", "indexer", "import"} {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintf(os.Stderr, "  %-8s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" || (cfg.LogFormat == "auto" && isTerminal(os.Stderr)) {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

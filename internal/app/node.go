@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/storacha/go-ucanto/principal"
+
+	"github.com/cargate/cargate/indexer"
+	"github.com/cargate/cargate/internal/blobstore"
+	"github.com/cargate/cargate/internal/claimstore"
+	"github.com/cargate/cargate/internal/config"
+	"github.com/cargate/cargate/internal/identity"
+	"github.com/cargate/cargate/resolver"
+)
+
+// node is every component of one process, built in dependency order; stop
+// releases them in reverse.
+type node struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	id       principal.Signer
+	blobs    blobstore.Store
+	claims   claimstore.Store
+	indexer  *indexer.Service
+	resolver *resolver.Resolver
+	stops    []func() error
+}
+
+func (n *node) onStop(f func() error) { n.stops = append(n.stops, f) }
+
+// stop runs the recorded stop functions, last first.
+func (n *node) stop() error {
+	var errs []error
+	for i := len(n.stops) - 1; i >= 0; i-- {
+		errs = append(errs, n.stops[i]())
+	}
+	n.stops = nil
+	return errors.Join(errs...)
+}
+
+// build opens the data dir, key, stores, indexer and resolver.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, err error) {
+	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			n.stop()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if n.id, err = loadKey(cfg); err != nil {
+		return nil, err
+	}
+	if n.blobs, err = openBlobs(cfg); err != nil {
+		return nil, err
+	}
+	store, err := claimstore.OpenPebble(filepath.Join(cfg.DataDir, "claims"))
+	if err != nil {
+		return nil, err
+	}
+	n.claims = store
+	n.onStop(store.Close)
+
+	reader := blobstore.NewRouter(nil, n.blobs)
+	remote, err := remoteSources(ctx, cfg, n)
+	if err != nil {
+		return nil, err
+	}
+	n.indexer, err = indexer.New(n.id, n.claims, remote, reader, indexer.Config{}, n.reg, log)
+	if err != nil {
+		return nil, err
+	}
+	n.onStop(func() error { n.indexer.Close(); return nil })
+	n.resolver, err = resolver.New(locator{n.indexer}, reader, resolver.Config{}, n.reg, log)
+	if err != nil {
+		return nil, err
+	}
+	n.onStop(func() error { n.resolver.Close(); return nil })
+	return n, nil
+}
+
+func loadKey(cfg *config.Config) (principal.Signer, error) {
+	if cfg.Key != "" {
+		return identity.Parse(cfg.Key, cfg.DIDWeb)
+	}
+	path := cfg.KeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "key")
+	}
+	return identity.Load(path, cfg.DIDWeb)
+}
+
+func openBlobs(cfg *config.Config) (blobstore.Store, error) {
+	if cfg.BlobStore == "" {
+		return blobstore.NewDir(cfg.BlobDir())
+	}
+	return blobstore.NewDir(cfg.BlobStore)
+}
+
+func (n *node) resolverBlockstore() resolver.Blockstore { return resolver.Blockstore{R: n.resolver} }

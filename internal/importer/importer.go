@@ -1,0 +1,242 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+
+	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
+	"github.com/multiformats/go-multicodec"
+	"github.com/multiformats/go-multihash"
+	"github.com/storacha/go-libstoracha/blobindex"
+	"github.com/storacha/go-libstoracha/capabilities/assert"
+	ctypes "github.com/storacha/go-libstoracha/capabilities/types"
+	"github.com/storacha/go-ucanto/core/delegation"
+	"github.com/storacha/go-ucanto/principal"
+	"github.com/storacha/go-ucanto/ucan"
+
+	"github.com/cargate/cargate/internal/blobstore"
+)
+
+// ErrBadInput wraps every rejection of the input itself (a malformed or
+// truncated CAR, a block that does not match its CID).
+var ErrBadInput = errors.New("bad input")
+
+// Publisher takes claims in (the indexer).
+type Publisher interface {
+	Publish(ctx context.Context, claim delegation.Delegation) error
+}
+
+// Config tunes imports.
+type Config struct {
+	// ShardSize is the largest shard written, in bytes.
+	ShardSize int64
+	// TempDir holds shards while they are written and verified.
+	TempDir string
+}
+
+// DefaultShardSize is 128 MiB.
+const DefaultShardSize = 128 << 20
+
+// Importer packs content into shards, indexes and claims.
+type Importer struct {
+	blobs    blobstore.Store
+	pub      Publisher
+	id       principal.Signer
+	audience ucan.Principal
+	cfg      Config
+	// Progress, when set, is told of every block taken in.
+	Progress func(blockBytes int)
+}
+
+// New returns an Importer storing blobs in blobs and publishing claims,
+// signed by id and addressed to audience, to pub.
+func New(blobs blobstore.Store, pub Publisher, id principal.Signer, audience ucan.Principal, cfg Config) *Importer {
+	if cfg.ShardSize <= 0 {
+		cfg.ShardSize = DefaultShardSize
+	}
+	return &Importer{blobs: blobs, pub: pub, id: id, audience: audience, cfg: cfg}
+}
+
+// ImportCAR imports a CARv1 or CARv2 stream and returns its roots. Every
+// block is verified against its CID; any problem rejects the whole input
+// before anything is stored or published.
+func (im *Importer) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
+	cr := &countingReader{r: r}
+	br, err := carv2.NewBlockReader(cr, carv2.WithTrustedCAR(true))
+	if err != nil {
+		return nil, fmt.Errorf("%w: CAR header: %w", ErrBadInput, err)
+	}
+	if len(br.Roots) == 0 {
+		return nil, fmt.Errorf("%w: CAR has no roots", ErrBadInput)
+	}
+	sw, err := newShardWriter(im.cfg.TempDir, im.cfg.ShardSize, br.Roots)
+	if err != nil {
+		return nil, err
+	}
+	defer sw.cleanup()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		at := cr.n
+		blk, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: CAR section at byte %d: %w", ErrBadInput, at, err)
+		}
+		if err := verifyBlock(blk.Cid(), blk.RawData()); err != nil {
+			return nil, fmt.Errorf("%w: block %s at byte %d: %w", ErrBadInput, blk.Cid(), at, err)
+		}
+		if err := sw.add(blk.Cid(), blk.RawData()); err != nil {
+			return nil, err
+		}
+		if im.Progress != nil {
+			im.Progress(len(blk.RawData()))
+		}
+	}
+	if err := im.commit(ctx, sw, br.Roots); err != nil {
+		return nil, err
+	}
+	return br.Roots, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func verifyBlock(c cid.Cid, data []byte) error {
+	want := c.Hash()
+	dec, err := multihash.Decode(want)
+	if err != nil {
+		return err
+	}
+	if dec.Code == multihash.IDENTITY {
+		if !bytes.Equal(dec.Digest, data) {
+			return errors.New("identity CID does not hold the block's bytes")
+		}
+		return nil
+	}
+	got, err := multihash.Sum(data, dec.Code, dec.Length)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("bytes hash to %s, not to the CID's %s", got.B58String(), want.B58String())
+	}
+	return nil
+}
+
+// commit stores the shards and the index of each root, then publishes the
+// location and index claims. Blobs are durable before claims name them.
+func (im *Importer) commit(ctx context.Context, sw *shardWriter, roots []cid.Cid) error {
+	shards, err := sw.close()
+	if err != nil {
+		return err
+	}
+	if len(shards) == 0 {
+		return fmt.Errorf("%w: CAR holds no blocks", ErrBadInput)
+	}
+	var claims []delegation.Delegation
+	for _, s := range shards {
+		rd, err := s.reader()
+		if err != nil {
+			return err
+		}
+		loc, err := im.storeBlob(ctx, s.digest, rd, s.size)
+		if err != nil {
+			return err
+		}
+		claims = append(claims, loc)
+	}
+	for _, root := range roots {
+		view := blobindex.NewShardedDagIndexView(cidlink.Link{Cid: root}, len(shards))
+		for _, s := range shards {
+			for _, b := range s.blocks {
+				view.SetSlice(s.digest, b.hash, blobindex.Position{Offset: b.offset, Length: b.length})
+			}
+		}
+		idxClaims, err := im.storeIndex(ctx, root, view)
+		if err != nil {
+			return err
+		}
+		claims = append(claims, idxClaims...)
+	}
+	for _, c := range claims {
+		if err := im.pub.Publish(ctx, c); err != nil {
+			return fmt.Errorf("publish claim: %w", err)
+		}
+	}
+	return nil
+}
+
+// storeIndex stores a root's index blob and returns its location claim
+// and the root's index claim.
+func (im *Importer) storeIndex(ctx context.Context, root cid.Cid, view blobindex.ShardedDagIndexView) ([]delegation.Delegation, error) {
+	ar, err := view.Archive()
+	if err != nil {
+		return nil, fmt.Errorf("archive index: %w", err)
+	}
+	data, err := io.ReadAll(ar)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := multihash.Sum(data, multihash.SHA2_256, -1)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := im.storeBlob(ctx, digest, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	indexCID := cid.NewCidV1(uint64(multicodec.Car), digest)
+	idx, err := assert.Index.Delegate(im.id, im.audience, im.id.DID().String(),
+		assert.IndexCaveats{Content: cidlink.Link{Cid: root}, Index: cidlink.Link{Cid: indexCID}},
+		delegation.WithNoExpiration())
+	if err != nil {
+		return nil, fmt.Errorf("sign index claim: %w", err)
+	}
+	return []delegation.Delegation{loc, idx}, nil
+}
+
+// storeBlob stores a blob durably and returns a location claim for it.
+func (im *Importer) storeBlob(ctx context.Context, digest multihash.Multihash, r io.Reader, size int64) (delegation.Delegation, error) {
+	key := blobstore.Key(digest)
+	if err := im.blobs.Put(ctx, key, r, size); err != nil {
+		return nil, fmt.Errorf("store blob %s: %w", key, err)
+	}
+	u, err := url.Parse(im.blobs.URL(key))
+	if err != nil {
+		return nil, fmt.Errorf("blob URL: %w", err)
+	}
+	claim, err := assert.Location.Delegate(im.id, im.audience, im.id.DID().String(),
+		assert.LocationCaveats{Content: ctypes.FromHash(digest), Location: []url.URL{*u}},
+		delegation.WithNoExpiration())
+	if err != nil {
+		return nil, fmt.Errorf("sign location claim: %w", err)
+	}
+	return claim, nil
+}
+
+// tempDir returns the directory for temporary files.
+func (im *Importer) tempDir() string {
+	if im.cfg.TempDir != "" {
+		return im.cfg.TempDir
+	}
+	return os.TempDir()
+}
