@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,4 +34,13 @@ func registered(t *testing.T, reg *prometheus.Registry, name string) bool {
 		}
 	}
 	return false
+}
+
+func mustJSON(t *testing.T, ev *Event) []byte {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
