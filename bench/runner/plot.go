@@ -26,15 +26,15 @@ func (rep *report) plots(dir string) error {
 	} {
 		var series []curve
 		for _, r := range rep.rows {
-			for _, id := range fig.ids {
+			for variant, id := range fig.ids {
 				if r.sc.ID != id {
 					continue
 				}
 				if r.cand.res != nil {
-					series = append(series, curve{fmt.Sprintf("cargate %s", id), r.cand.res.Latency})
+					series = append(series, curve{"cargate " + r.sc.Title, r.cand.res.Latency, 0, variant})
 				}
 				if r.ref.res != nil {
-					series = append(series, curve{fmt.Sprintf("reference %s", id), r.ref.res.Latency})
+					series = append(series, curve{"reference " + r.sc.Title, r.ref.res.Latency, 1, variant})
 				}
 			}
 		}
@@ -45,9 +45,12 @@ func (rep *report) plots(dir string) error {
 	return errors.Join(errs...)
 }
 
+// curve is one line: colour by gateway, dashes by variant.
 type curve struct {
-	name string
-	hist *hdrhistogram.Histogram
+	name    string
+	hist    *hdrhistogram.Histogram
+	gateway int
+	variant int
 }
 
 // percentilePlot draws latency against percentile with the percentile axis
@@ -68,7 +71,7 @@ func percentilePlot(path, title string, series []curve) error {
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.Legend.Left = true
-	for i, s := range series {
+	for _, s := range series {
 		xys := percentilePoints(s.hist)
 		if len(xys) == 0 {
 			continue
@@ -77,9 +80,9 @@ func percentilePlot(path, title string, series []curve) error {
 		if err != nil {
 			return err
 		}
-		l.Color = plotutil.Color(i / 2)
+		l.Color = plotutil.Color(s.gateway)
 		l.Width = vg.Points(1.5)
-		if i%2 == 1 {
+		if s.variant == 1 {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l)
@@ -98,6 +101,9 @@ func percentilePoints(h *hdrhistogram.Histogram) plotter.XYs {
 	var xys plotter.XYs
 	for _, q := range quantiles() {
 		v := float64(h.ValueAtQuantile(q)) / 1000
+		if q == 0 {
+			v = float64(h.Min()) / 1000
+		}
 		xys = append(xys, plotter.XY{X: 1 / (1 - q/100), Y: max(v, 0.001)})
 	}
 	return xys
