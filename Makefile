@@ -1,0 +1,48 @@
+# cargate: make run | make test | make bench
+GO      ?= go
+BIN     := bin/cargate
+DATA    ?= ./cargate-data
+LISTEN  ?= 127.0.0.1:8080
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test test-unit vet bench bench-quick services services-stop clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cargate
+
+# Import the sample site and serve it on embedded defaults.
+run: build
+	@root=$$($(BIN) import --data-dir $(DATA) --quiet examples/site) && \
+	echo "sample site imported: open http://$(LISTEN)/ipfs/$$root/" && \
+	exec $(BIN) serve --data-dir $(DATA) --listen $(LISTEN)
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test, with the real local servers of scripts/services.sh (started
+# here, stopped after if this run started them).
+test: vet
+	@scripts/services.sh start
+	@set -e; eval "$$(scripts/services.sh env)"; \
+	trap 'scripts/services.sh stop' EXIT; \
+	$(GO) test -race -timeout 30m ./...
+
+# Unit tests only: no services (service-backed tests skip outside CI).
+test-unit:
+	$(GO) test ./...
+
+bench: build
+	$(GO) run ./bench/runner -profile full -cargate $(BIN) -out bench/results
+
+bench-quick: build
+	$(GO) run ./bench/runner -profile quick -cargate $(BIN) -out bench/results
+
+services:
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
+
+clean:
+	rm -rf bin $(DATA)
