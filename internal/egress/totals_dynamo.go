@@ -200,5 +200,8 @@ func CreateDynamoDBTable(ctx context.Context, dc DynamoDBConfig) error {
 	if err != nil {
 		return fmt.Errorf("egress: create dynamodb table %s: %w", dc.Table, err)
 	}
-	return dynamodb.NewTableExistsWaiter(d.c).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(dc.Table)}, time.Minute)
+	w := dynamodb.NewTableExistsWaiter(d.c, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
+	})
+	return w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(dc.Table)}, time.Minute)
 }

@@ -1,0 +1,164 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// crashChildEnv, when set to a spool directory, turns TestCrashChild into the
+// gateway process that TestCrashSIGKILLUnderLoad kills.
+const crashChildEnv = "CARGATE_EGRESS_CRASH_CHILD_SPOOL"
+
+const crashBody = 3000 // bytes per response
+
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashChildEnv)
+	if dir == "" {
+		t.Skip("helper process of TestCrashSIGKILLUnderLoad")
+	}
+	p, err := OpenProducer(ProducerConfig{Dir: dir, SegmentBytes: minSpoolSegmentBytes, MaxBytes: 256 << 20, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("b", crashBody)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		NoteSpace(r.Context(), r.URL.Query().Get("space"))
+		w.Header().Set("Content-Length", fmt.Sprint(crashBody))
+		_, _ = io.WriteString(w, body)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	_ = http.Serve(ln, Middleware(h, p)) // runs until SIGKILL
+}
+
+func TestCrashSIGKILLUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	addr := waitListen(t, out)
+	start := time.Now()
+
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		issued   = map[string]bool{}
+		complete = map[string]bool{}
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+	)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 5 * time.Second}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				space := fmt.Sprintf("did:key:req%d", next.Add(1))
+				mu.Lock()
+				issued[space] = true
+				mu.Unlock()
+				resp, err := client.Get(fmt.Sprintf("http://%s/ipfs/bafycrash?space=%s", addr, space))
+				if err != nil {
+					continue
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && n == crashBody && resp.StatusCode == 200 {
+					mu.Lock()
+					complete[space] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL, mid-load
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	stop.Store(true)
+	wg.Wait()
+
+	// Restart a producer over the same spool (sealing any torn tail), then
+	// consume twice with the cursor forgotten in between: a redelivery.
+	p, err := OpenProducer(ProducerConfig{Dir: dir, SegmentBytes: minSpoolSegmentBytes, MaxBytes: 256 << 20, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	totalsDir := t.TempDir()
+	cfg := ConsumeConfig{SpoolDir: dir, TotalsDir: totalsDir, Once: true, Logger: quietLog()}
+	if err := RunConsume(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(dir + "/" + cursorName)
+	if err := RunConsume(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	ts, err := ReadTotals(context.Background(), ReportConfig{TotalsDir: totalsDir, From: start.AddDate(0, 0, -1), To: time.Now().AddDate(0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]Total{}
+	for _, tt := range ts {
+		if !issued[tt.Space] || tt.Events != 1 || tt.Bytes > crashBody {
+			t.Errorf("unexpected total %+v (a request never made, counted twice, or too many bytes)", tt)
+		}
+		counted[tt.Space] = tt
+	}
+	for space := range complete {
+		if tt := counted[space]; tt.Events != 1 || tt.Bytes != crashBody {
+			t.Errorf("fully received response %s counted as %+v", space, tt)
+		}
+	}
+	t.Logf("requests issued %d, fully received %d, counted %d", len(issued), len(complete), len(counted))
+	if len(complete) < 100 {
+		t.Fatalf("only %d responses completed before the kill; the load did not run", len(complete))
+	}
+}
+
+// waitListen reads the child's stdout until its LISTEN line.
+func waitListen(t *testing.T, r io.Reader) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+				found <- a
+			}
+		}
+	}()
+	select {
+	case a := <-found:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatal("child gateway did not start")
+		return ""
+	}
+}
