@@ -1,0 +1,63 @@
+// Package egress accounts for the bytes the gateway serves: one Event per
+// /ipfs/ response, written to a durable local spool on the request path,
+// shipped to a queue in the background, and summed per space per UTC day by
+// a consumer. Delivery is at least once everywhere; exactly-once totals come
+// from de-duplicating by event id where the totals are written.
+//
+// # Usage
+//
+// In the gateway process:
+//
+//	p, err := egress.OpenProducer(egress.ProducerConfig{Dir: dataDir + "/egress-spool", Registerer: reg})
+//	defer p.Close()
+//	handler = egress.Middleware(handler, p, egress.WithTokenID(tokenOf))
+//	// With SQS configured (otherwise the spool itself is the queue):
+//	q, err := egress.NewSQSQueue(ctx, egress.SQSConfig{QueueURL: url}, logger)
+//	s, err := egress.NewShipper(p, q, egress.ShipperConfig{})
+//	go s.Run(ctx)
+//
+// The resolver calls egress.NoteSpace(ctx, spaceDID) when the bytes it serves
+// come from a location claim naming a space.
+//
+// Consuming and reporting (cargate egress consume / report):
+//
+//	err := egress.RunConsume(ctx, egress.ConsumeConfig{SpoolDir: dir, TotalsDir: totals, Once: true})
+//	err = egress.RunReport(ctx, os.Stdout, egress.ReportConfig{TotalsDir: totals, Space: did})
+//
+// # Durability
+//
+// Each event is one record (length, CRC-32C, JSON) appended with a single
+// write(2) before the handler's response is finished, so a killed process
+// loses nothing that reached the page cache. fsync is batched
+// (ProducerConfig.SyncInterval / SyncEvery), so a power loss can lose at most
+// that window. A torn last record is detected by length and checksum and
+// skipped with a log line. The shipper moves a durable cursor only after the
+// queue acknowledged everything before it, and deletes whole segments only
+// behind the cursor.
+//
+// # Spool full
+//
+// When the spool reaches ProducerConfig.MaxBytes, new events are dropped:
+// Record returns ErrSpoolFull, cargate_egress_events_dropped_total counts
+// them and an error is logged at most every 10 seconds. Blocking instead
+// would turn a queue outage into a gateway outage; serving unbilled is the
+// lesser harm, and the metric tells operators exactly how much went unbilled.
+// Alert on it.
+//
+// # Errors
+//
+// ErrSpoolFull: an event was dropped because the spool is full.
+// ErrMalformed: a message cannot be counted; the consumer dead-letters it.
+// ErrRejected: a Queue refuses a message for good; the shipper writes it to
+// its dead-letter file instead of retrying forever.
+// Config Validate methods return errors that say which field to change.
+//
+// # Metrics
+//
+// All under cargate_egress_: events_produced_total, events_spooled_total,
+// events_dropped_total, spool_write_errors_total, events_shipped_total,
+// ship_failures_total, events_rejected_total, spool_bytes, spool_events
+// (producer and shipper); events_consumed_total, events_duplicate_total,
+// messages_dead_lettered_total, consume_errors_total, consumer_lag_seconds
+// (consumer).
+package egress
