@@ -22,6 +22,7 @@ type checkMode int
 const (
 	checkBody   checkMode = iota // status and body bytes must be identical
 	checkStatus                  // only the status (error bodies are free text)
+	checkLines                   // status, and the body's lines in any order
 )
 
 // scenario is one row of the table.
@@ -58,7 +59,7 @@ type profile struct {
 
 var profiles = map[string]profile{
 	"full":  {data: "full", warmup: time.Second, duration: 5 * time.Second, long: 5 * time.Second, sample: 50},
-	"quick": {data: "quick", warmup: 300 * time.Millisecond, duration: time.Second, long: 1500 * time.Millisecond, sample: 20},
+	"quick": {data: "quick", warmup: 200 * time.Millisecond, duration: time.Second, long: time.Second, sample: 10},
 	"smoke": {data: "smoke", warmup: 100 * time.Millisecond, duration: 500 * time.Millisecond, long: 500 * time.Millisecond, sample: 5},
 }
 
@@ -105,8 +106,11 @@ func buildScenarios(set *datagen.Set) []scenario {
 			Conc: 1, Long: true, Requests: paths("/ipfs/%s?format=car", []string{big}, carAccept), Expect: 200, Goal: streamGoal},
 		{ID: "S4c", Title: fmt.Sprintf("?format=car of a %d-node dag-cbor DAG", set.CBOR.Nodes), Unit: mbPerSec, Conc: 4,
 			Requests: paths("/ipfs/%s?format=car", []string{set.CBOR.Root}, carAccept), Expect: 200},
-		{ID: "S5", Title: fmt.Sprintf("HAMT listing (%d entries)", len(set.HAMT.Names)), Unit: reqPerSec, Conc: 8,
-			Requests: paths("/ipfs/%s/", []string{hamt}, nil), Expect: 200},
+		{ID: "S5", Title: fmt.Sprintf("HAMT listing (%d entries)", len(set.HAMT.Names)), Unit: reqPerSec, Conc: 2,
+			Requests: paths("/ipfs/%s/", []string{hamt}, nil), Expect: 200,
+			// boxo lists a HAMT in the order its concurrent walk finishes,
+			// which changes from request to request even on the reference.
+			Check: checkLines},
 		{ID: "S5l", Title: "lookups through the HAMT by path", Unit: reqPerSec, Conc: smallConc,
 			Requests: paths("/ipfs/"+hamt+"/%s", set.HAMT.Names, nil), Expect: 200},
 		{ID: "S6", Title: "indexer lookups (GET /claims), warm and cold", Unit: reqPerSec,
