@@ -53,6 +53,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	}
 	conf := boxogw.Config{
 		DeserializedResponses: true,
+		DeprecatedXIpfsPath:   true,
 		NoDNSLink:             true,
 		PublicGateways:        public,
 		RetrievalTimeout:      cfg.RetrievalTimeout,
@@ -65,5 +66,5 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	mux.HandleFunc("/ipns/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "IPNS and DNSLink are not served by this gateway: use /ipfs/<cid>", http.StatusNotImplemented)
 	})
-	return withStreamAbort(boxogw.NewHostnameHandler(conf, backend, mux), log), nil
+	return withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log), nil
 }

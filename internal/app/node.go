@@ -59,7 +59,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	if n.id, err = loadKey(cfg); err != nil {
 		return nil, err
 	}
-	if n.blobs, err = openBlobs(cfg); err != nil {
+	if n.blobs, err = openBlobs(ctx, cfg, n.reg); err != nil {
 		return nil, err
 	}
 	store, err := claimstore.OpenPebble(filepath.Join(cfg.DataDir, "claims"))
@@ -69,7 +69,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	n.claims = store
 	n.onStop(store.Close)
 
-	reader := blobstore.NewRouter(nil, n.blobs)
+	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, n.reg), n.blobs)
 	remote, err := remoteSources(ctx, cfg, n)
 	if err != nil {
 		return nil, err
@@ -98,11 +98,22 @@ func loadKey(cfg *config.Config) (principal.Signer, error) {
 	return identity.Load(path, cfg.DIDWeb)
 }
 
-func openBlobs(cfg *config.Config) (blobstore.Store, error) {
-	if cfg.BlobStore == "" {
-		return blobstore.NewDir(cfg.BlobDir())
+// openBlobs opens the configured blob store (default: a directory in the
+// data dir), instrumented with per-backend metrics.
+func openBlobs(ctx context.Context, cfg *config.Config, reg prometheus.Registerer) (blobstore.Store, error) {
+	spec := cfg.BlobStore
+	if spec == "" {
+		spec = cfg.BlobDir()
 	}
-	return blobstore.NewDir(cfg.BlobStore)
+	s, err := blobstore.Open(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	backend := "dir"
+	if _, ok := s.(*blobstore.S3); ok {
+		backend = "s3"
+	}
+	return blobstore.Instrument(s, backend, reg), nil
 }
 
 func (n *node) resolverBlockstore() resolver.Blockstore { return resolver.Blockstore{R: n.resolver} }

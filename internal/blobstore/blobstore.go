@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 
-	"github.com/multiformats/go-multihash"
 	"github.com/mr-tron/base58"
+	"github.com/multiformats/go-multihash"
 )
 
 // ErrNotFound is returned when a blob (or the requested range of it) is not held.

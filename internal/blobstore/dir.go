@@ -135,7 +135,7 @@ func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
 // URL is a file:// URL; it is readable by this machine only, which is what
 // the embedded default serves.
 func (d *Dir) URL(key string) string {
-	u := url.URL{Scheme: "file", Path: filepath.Join(d.root, filepath.FromSlash(key))}
+	u := url.URL{Scheme: "file", Path: d.root + "/" + key}
 	return u.String()
 }
 
