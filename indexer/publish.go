@@ -22,6 +22,31 @@ func (s *Service) Publish(ctx context.Context, d delegation.Delegation) error {
 	if err != nil {
 		return err
 	}
+	return s.put(ctx, d, c)
+}
+
+// PublishCached takes in a claim/cache invocation: inv (addressed to this
+// service, signed, in date) asks us to hold claim, which must be signed by
+// its issuer and in date but may be addressed to anyone.
+func (s *Service) PublishCached(ctx context.Context, inv, claim delegation.Delegation) error {
+	if err := s.checkAudience(inv); err != nil {
+		return err
+	}
+	if err := s.CheckSigned(inv); err != nil {
+		return err
+	}
+	c, err := Decode(claim)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckSigned(claim); err != nil {
+		return err
+	}
+	return s.put(ctx, claim, c)
+}
+
+// put stores a checked claim under every multihash it answers for.
+func (s *Service) put(ctx context.Context, d delegation.Delegation, c *Claim) error {
 	keys := []multihash.Multihash{c.Content}
 	switch c.Kind {
 	case "assert/equals":
@@ -63,24 +88,40 @@ func (s *Service) Check(d delegation.Delegation) (*Claim, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Audience().DID() != s.id.DID() {
-		return nil, fmt.Errorf("%w: addressed to %s, not to this service (%s)", ErrBadClaim, d.Audience().DID(), s.id.DID())
+	if err := s.checkAudience(d); err != nil {
+		return nil, err
 	}
+	if err := s.CheckSigned(d); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Service) checkAudience(d delegation.Delegation) error {
+	if d.Audience().DID() != s.id.DID() {
+		return fmt.Errorf("%w: addressed to %s, not to this service (%s)", ErrBadClaim, d.Audience().DID(), s.id.DID())
+	}
+	return nil
+}
+
+// CheckSigned verifies a delegation's validity window and its issuer's
+// signature, whoever it is addressed to.
+func (s *Service) CheckSigned(d delegation.Delegation) error {
 	if ucan.IsExpired(d) {
-		return nil, fmt.Errorf("%w: claim %s has expired", ErrBadClaim, d.Link())
+		return fmt.Errorf("%w: claim %s has expired", ErrBadClaim, d.Link())
 	}
 	if ucan.IsTooEarly(d) {
-		return nil, fmt.Errorf("%w: claim %s is not valid yet", ErrBadClaim, d.Link())
+		return fmt.Errorf("%w: claim %s is not valid yet", ErrBadClaim, d.Link())
 	}
 	v, err := s.verifier(d.Issuer().DID().String())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ok, err := ucan.VerifySignature(d.Data(), v)
 	if err != nil || !ok {
-		return nil, fmt.Errorf("%w: bad signature on claim %s by %s", ErrBadClaim, d.Link(), d.Issuer().DID())
+		return fmt.Errorf("%w: bad signature on claim %s by %s", ErrBadClaim, d.Link(), d.Issuer().DID())
 	}
-	return c, nil
+	return nil
 }
 
 // verifier returns the key that must have signed for issuer: our own, or a

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/storacha/go-libstoracha/blobindex"
@@ -164,4 +165,16 @@ func (s *Service) ownClaims(ctx context.Context, digest multihash.Multihash) ([]
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// Claims returns the decoded claims found under digest (cache, own store,
+// remote sources), as the IPNI find API and claim caches need them.
+func (s *Service) Claims(ctx context.Context, digest multihash.Multihash) ([]*Claim, error) {
+	return s.findClaims(ctx, digest)
+}
+
+// StoredClaim returns the archive (CAR bytes) of a claim held in our own
+// store; claimstore.ErrNotFound when it is not held.
+func (s *Service) StoredClaim(ctx context.Context, id cid.Cid) ([]byte, error) {
+	return s.store.Claim(ctx, id)
 }
