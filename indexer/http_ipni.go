@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
-	ipnimd "github.com/ipni/go-libipni/metadata"
 	"github.com/ipni/go-libipni/find/model"
+	ipnimd "github.com/ipni/go-libipni/metadata"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
