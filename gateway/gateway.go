@@ -54,6 +54,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	conf := boxogw.Config{
 		DeserializedResponses: true,
 		DeprecatedXIpfsPath:   true,
+		AllowCodecConversion:  true,
 		NoDNSLink:             true,
 		PublicGateways:        public,
 		RetrievalTimeout:      cfg.RetrievalTimeout,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/go-cid"
@@ -27,7 +29,7 @@ var _ Store = (*Pebble)(nil)
 
 // OpenPebble opens (creating if needed) a store in dir.
 func OpenPebble(dir string) (*Pebble, error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open claim store %s: %w", dir, err)
 	}
@@ -97,4 +99,17 @@ func upperBound(prefix []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// quietLogger drops pebble's informational lines (they would go to
+// stdout, which import keeps for root CIDs) and keeps its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	slog.Error(fmt.Sprintf("pebble: "+format, args...))
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	slog.Error(fmt.Sprintf("pebble: "+format, args...))
+	os.Exit(1)
 }

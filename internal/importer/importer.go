@@ -137,7 +137,7 @@ func verifyBlock(c cid.Cid, data []byte) error {
 		return err
 	}
 	if !bytes.Equal(got, want) {
-		return fmt.Errorf("bytes hash to %s, not to the CID's %s", got.B58String(), want.B58String())
+		return fmt.Errorf("block bytes do not match the CID (they hash to %s)", got.B58String())
 	}
 	return nil
 }
