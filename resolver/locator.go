@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"sort"
+	"sync/atomic"
 
 	"github.com/multiformats/go-multihash"
 )
@@ -44,6 +45,9 @@ type Shard struct {
 	Space string
 
 	order []span // blocks by offset, built by prepare
+	// next is the shard offset where the last read ended: a read starting
+	// there is sequential and worth reading ahead.
+	next atomic.Int64
 }
 
 // Source is one place a shard can be read: a URL, and where the shard

@@ -36,6 +36,8 @@ func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte,
 
 	// Others may wait on this read: it must not die with this request.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
+	last := want[len(want)-1]
+	loc.shard.next.Store(last.off + last.len)
 	c.blocks, c.err = r.fetch(fctx, loc.shard, want)
 	cancel()
 	r.mu.Lock()
@@ -82,6 +84,13 @@ func (r *Resolver) plan(loc *blockLoc) []span {
 	first := order[loc.idx]
 	want := []span{first}
 	end := first.off + first.len
+	// Read ahead only for sequential access: when this block starts where
+	// the last read of its shard ended (a file streamed in order), or is
+	// the shard's first. Random access (single blocks by CID) reads only
+	// what it asked for.
+	if loc.idx > 0 && first.off-loc.shard.next.Load() > r.cfg.MaxGap {
+		return want
+	}
 	for i := loc.idx + 1; i < len(order); i++ {
 		next := order[i]
 		if next.off-end > r.cfg.MaxGap || next.off+next.len-first.off > r.cfg.MaxSpan {
@@ -157,7 +166,7 @@ func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got ma
 		return 0, err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 256<<10)
+	br := bufio.NewReaderSize(rc, int(min(length, 256<<10)))
 	pos := first.off
 	for i, sp := range want {
 		if _, err := br.Discard(int(sp.off - pos)); err != nil {
