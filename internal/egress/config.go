@@ -31,7 +31,6 @@ const (
 	maxRecordBytes          = 1 << 20
 	defaultDynamoAWSRegion  = "us-east-1"
 	defaultSQSAWSRegion     = "us-east-1"
-	defaultDynamoAttempts   = 8
 	defaultConsumerParallel = 8
 	rateLogEvery            = 10 * time.Second
 )

@@ -21,7 +21,7 @@ func testEvent(i int, space string, n int64) *Event {
 		Format: FormatRaw, Status: 200, Bytes: n, ServedAt: at}
 }
 
-func openTestProducer(t *testing.T, dir string, mod func(*ProducerConfig)) (*Producer, *prometheus.Registry) {
+func openTestProducer(t testing.TB, dir string, mod func(*ProducerConfig)) (*Producer, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := ProducerConfig{Dir: dir, SegmentBytes: minSpoolSegmentBytes, MaxBytes: 64 << 20, Registerer: reg, Logger: quietLog()}
