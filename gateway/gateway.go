@@ -43,9 +43,13 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	svc := blockservice.New(blockstore.NewIdStore(mappedBlockstore{bs}), nil)
-	backend, err := boxogw.NewBlocksBackend(svc)
+	blocks, err := boxogw.NewBlocksBackend(svc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway backend: %w", err)
+	}
+	backend, err := newCachedBackend(blocks, DefaultPathCacheBytes, reg)
+	if err != nil {
+		return nil, err
 	}
 	public := map[string]*boxogw.PublicGateway{}
 	for _, h := range cfg.SubdomainHosts {
