@@ -3,30 +3,262 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cargate/cargate/cache"
+	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/indexer"
+	"github.com/cargate/cargate/internal/blobstore"
+	"github.com/cargate/cargate/internal/claimstore"
 	"github.com/cargate/cargate/internal/config"
+	"github.com/cargate/cargate/resolver"
 )
 
 // remoteSources builds the claim sources beyond our own store (remote
-// IPNI nodes, legacy content-claims), in the order they are asked.
+// IPNI nodes, legacy content-claims), in the order they are asked, each
+// behind the Redis tier when Redis is configured.
 func remoteSources(ctx context.Context, cfg *config.Config, n *node) ([]indexer.ClaimFinder, error) {
-	return nil, nil
+	ic := cfg.Indexer
+	var named []struct {
+		name string
+		f    indexer.ClaimFinder
+	}
+	if tiers := ic.IPNITiers(); len(tiers) > 0 {
+		src, err := indexer.NewIPNISource(indexer.IPNIConfig{Tiers: tiers, TierTimeout: ic.IPNITierTimeout})
+		if err != nil {
+			return nil, err
+		}
+		named = append(named, struct {
+			name string
+			f    indexer.ClaimFinder
+		}{"ipni", src})
+	}
+	if ic.LegacyTable != "" {
+		src, err := legacySource(ctx, ic)
+		if err != nil {
+			return nil, err
+		}
+		named = append(named, struct {
+			name string
+			f    indexer.ClaimFinder
+		}{"legacy", src})
+	}
+	rdb := redisClient(ic)
+	if rdb != nil {
+		n.onStop(rdb.Close)
+	}
+	var out []indexer.ClaimFinder
+	for _, s := range named {
+		if rdb == nil {
+			out = append(out, s.f)
+			continue
+		}
+		out = append(out, cache.NewRedis(s.f, rdb, cache.RedisConfig{
+			Prefix: "cargate:claims:" + s.name + ":", TTL: ic.RedisTTL, NegativeTTL: ic.RedisNegativeTTL, Timeout: ic.RedisTimeout,
+		}, n.reg, n.log))
+	}
+	return out, nil
 }
 
-// mountIndexer adds the indexer's HTTP API to mux.
+func legacySource(ctx context.Context, ic config.IndexerConfig) (*indexer.LegacySource, error) {
+	db, err := claimstore.NewDynamoClient(ctx, ic.DynamoDBEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	bucket, err := blobstore.NewS3(ctx, blobstore.S3Config{Bucket: ic.LegacyBucket, Endpoint: ic.S3Endpoint})
+	if err != nil {
+		return nil, fmt.Errorf("legacy claims bucket: %w", err)
+	}
+	return indexer.NewLegacySource(db, ic.LegacyTable, bucket)
+}
+
+// redisClient returns a client of the configured Redis (cluster or not),
+// nil when none is configured. Short timeouts: a dead Redis must cost
+// little, the tier falls through to the sources.
+func redisClient(ic config.IndexerConfig) redis.UniversalClient {
+	addrs := ic.RedisAddrs()
+	if len(addrs) == 0 {
+		return nil
+	}
+	opts := &redis.UniversalOptions{
+		Addrs: addrs, IsClusterMode: ic.RedisCluster,
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1,
+	}
+	return redis.NewUniversalClient(opts)
+}
+
+// openClaimStore opens the DynamoDB claim store when both tables are
+// configured, else the embedded one in the data dir.
+func openClaimStore(ctx context.Context, cfg *config.Config) (claimstore.Store, error) {
+	ic := cfg.Indexer
+	if ic.ClaimsTable == "" {
+		return claimstore.OpenPebble(filepath.Join(cfg.DataDir, "claims"))
+	}
+	db, err := claimstore.NewDynamoClient(ctx, ic.DynamoDBEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return claimstore.NewDynamo(db, ic.ClaimsTable, ic.ClaimKeysTable)
+}
+
+// indexerAPI builds the HTTP API of n's indexer, with readiness checks of
+// the claim store and (optional) Redis.
+func indexerAPI(n *node) (*indexer.API, error) {
+	checks := []indexer.ReadyCheck{{Name: "claim store", Check: func(ctx context.Context) error {
+		_, err := n.claims.Find(ctx, []byte{0x00, 0x00})
+		return err
+	}}}
+	if rdb := redisClient(n.cfg.Indexer); rdb != nil {
+		n.onStop(rdb.Close)
+		checks = append(checks, indexer.ReadyCheck{Name: "redis", Optional: true, Check: func(ctx context.Context) error {
+			return rdb.Ping(ctx).Err()
+		}})
+	}
+	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: n.cfg.Indexer.PublicURL, Checks: checks}, n.reg, n.log)
+}
+
+// mountIndexer adds the indexer's HTTP API to mux (serve's /healthz and
+// /readyz stay serve's own).
 func mountIndexer(mux *http.ServeMux, n *node) error {
+	api, err := indexerAPI(n)
+	if err != nil {
+		return err
+	}
+	api.Routes(mux)
 	return nil
 }
 
-// ServeIndexer runs the indexer role alone.
+// ServeIndexer runs the indexer role alone until ctx ends, then drains
+// in-flight requests for up to cfg.ShutdownGrace.
 func ServeIndexer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return errors.New("cargate indexer: the standalone indexer role is not built yet")
+	log.Info("starting cargate indexer", cfg.Masked()...)
+	n, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	api, err := indexerAPI(n)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Routes(mux)
+	api.OpsRoutes(mux)
+	servers, err := listen(cfg, mux, opsHandler(n), log)
+	if err != nil {
+		return err
+	}
+	log.Info("cargate indexer serving", "url", servers[0].url, "did", n.id.DID().String())
+	return runUntilDone(ctx, cfg, servers, log)
 }
 
-// ServeGateway runs the gateway role alone, asking cfg.Indexer.URL.
+// ServeGateway runs the gateway role alone, locating content through the
+// indexer at cfg.Indexer.URL. It holds no claim store and no key.
 func ServeGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return errors.New("cargate gateway: the standalone gateway role is not built yet")
+	if cfg.Indexer.URL == "" {
+		return errors.New("cargate gateway: set --indexer-url (or CARGATE_INDEXER_URL) to the indexer to ask")
+	}
+	log.Info("starting cargate gateway", append(cfg.Masked(), "indexer_url", cfg.Indexer.URL)...)
+	g, err := buildGateway(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	gw, err := gateway.New(gateway.Config{
+		SubdomainHosts:   splitList(cfg.SubdomainHosts),
+		RetrievalTimeout: cfg.RetrievalTimeout,
+	}, resolver.Blockstore{R: g.resolver}, g.reg, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
+	mux.Handle("/", gw)
+	servers, err := listen(cfg, gateway.WithMetrics(mux, g.reg), opsHandler(&node{reg: g.reg}), log)
+	if err != nil {
+		return err
+	}
+	log.Info("cargate gateway serving", "url", servers[0].url, "indexer", cfg.Indexer.URL)
+	return runUntilDone(ctx, cfg, servers, log)
+}
+
+// gatewayNode is what a gateway-only process builds: a resolver over an
+// HTTP client of the indexer; shards are read at the URLs location
+// claims name (plain HTTP(S), or the local blob directory for file://).
+type gatewayNode struct {
+	reg      *prometheus.Registry
+	resolver *resolver.Resolver
+}
+
+func (g *gatewayNode) Close() { g.resolver.Close() }
+
+func buildGateway(cfg *config.Config, log *slog.Logger) (*gatewayNode, error) {
+	g := &gatewayNode{reg: prometheus.NewRegistry()}
+	client, err := indexer.NewClient(cfg.Indexer.URL, indexer.ClientConfig{Timeout: cfg.Indexer.ClientTimeout})
+	if err != nil {
+		return nil, err
+	}
+	var stores []blobstore.Store
+	if fi, err := os.Stat(cfg.BlobDir()); err == nil && fi.IsDir() {
+		dir, err := blobstore.NewDir(cfg.BlobDir())
+		if err != nil {
+			return nil, err
+		}
+		stores = append(stores, dir)
+	}
+	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, g.reg), stores...)
+	g.resolver, err = resolver.New(locator{client}, reader, resolver.Config{}, g.reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// listening is one started server and its URL.
+type listening struct {
+	srv *http.Server
+	url string
+}
+
+// listen starts the main handler on cfg.Listen and ops on
+// cfg.MetricsListen (when set).
+func listen(cfg *config.Config, main, ops http.Handler, log *slog.Logger) ([]listening, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	out := []listening{{serveOn(ln, main, log), "http://" + ln.Addr().String() + "/"}}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			out[0].srv.Close()
+			return nil, fmt.Errorf("listen %s: %w", cfg.MetricsListen, err)
+		}
+		out = append(out, listening{serveOn(mln, ops, log), "http://" + mln.Addr().String() + "/metrics"})
+		log.Info("metrics serving", "url", out[1].url)
+	}
+	return out, nil
+}
+
+// runUntilDone waits for ctx, then shuts the servers down gracefully.
+func runUntilDone(ctx context.Context, cfg *config.Config, servers []listening, log *slog.Logger) error {
+	<-ctx.Done()
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.srv.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
 }
