@@ -1,0 +1,45 @@
+// Package indexer is cargate's indexing service: it answers which claims
+// (UCAN delegations: assert/location, assert/index, assert/equals) and
+// sharded DAG indexes locate a multihash, takes new claims in, and serves
+// all of this over HTTP in the formats Storacha and IPNI clients speak.
+//
+// # Usage
+//
+// A Service is built over a claim store, the remote sources to ask for
+// what the store does not hold, and a reader of index blobs:
+//
+//	svc, _ := indexer.New(id, store, []indexer.ClaimFinder{ipni, legacy}, reader, indexer.Config{}, reg, log)
+//	res, err := svc.Query(ctx, indexer.Query{Hashes: []multihash.Multihash{h}})
+//
+// Remote sources implement ClaimFinder: NewIPNISource asks IPNI find APIs
+// in tiers and fetches the claims their provider records name;
+// NewLegacySource reads the legacy content-claims DynamoDB table and
+// bucket. A cache tier (cache.NewRedis) wraps any of them.
+//
+// NewAPI serves a Service: Routes registers GET/POST /claims, GET
+// /claim/{cid}, IPNI's GET /multihash/{mh} and GET /cid/{cid}, delegated
+// routing v1 and the DID document on a caller's mux (beside a gateway's
+// /ipfs/ in `cargate serve`); OpsRoutes adds GET /, /healthz and /readyz
+// when the indexer owns its listener. docs/http-api.md describes them.
+//
+// Client asks another indexer (ours or Storacha's) over GET /claims; its
+// Query has the Service's signature. EncodeResult and DecodeResult write
+// and read the query-result CAR (index/query/result@0.1).
+//
+// # Errors
+//
+// ErrNotFound (nothing known: 404), ErrBadInput (malformed query or
+// result: 400), ErrBadClaim (a claim that is malformed, unsigned, expired
+// or not addressed to us: 400, nothing stored) and ErrUnavailable (every
+// source that could answer failed: 503 with Retry-After). The HTTP layer
+// maps them in one function (statusOf); 5xx bodies never carry internal
+// error text.
+//
+// # Metrics
+//
+// The in-process caches count hits and misses in
+// cargate_cache_requests_total{cache="indexer_claims"|"indexer_indexes"};
+// the Redis tier counts cargate_redis_cache_lookups_total{tier,result};
+// the delegated-routing server registers boxo's routing metrics on the
+// registry given to NewAPI.
+package indexer
