@@ -48,6 +48,20 @@ var commands = map[string]command{
 			return app.ServeGateway(ctx, cfg, log)
 		},
 	},
+	"egress consume": {
+		summary: "total egress events per space per day from SQS or the local spool",
+		flags:   []string{"data-dir", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.ConsumeEgress(ctx, cfg, log)
+		},
+	},
+	"egress report": {
+		summary: "print egress totals in bytes per space per day",
+		flags:   []string{"data-dir", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.ReportEgress(ctx, cfg, os.Stdout)
+		},
+	},
 	"import": {
 		summary: "import CAR files, files or directories: cargate import PATH...",
 		flags:   []string{"data-dir", "blob-store", "key-file", "key", "did-web", "shard-size", "quiet", "log-format", "log-level"},
@@ -71,20 +85,32 @@ func run(args []string) int {
 		fmt.Println("cargate", version)
 		return 0
 	}
-	cmd, ok := commands[args[0]]
+	name := args[0]
+	if name == "egress" && len(args) > 1 {
+		name, args = "egress "+args[1], args[1:]
+	}
+	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "cargate: unknown command %q\n\n", args[0])
 		usage()
 		return 2
 	}
 	cfg := &config.Config{}
-	fs := flag.NewFlagSet("cargate "+args[0], flag.ContinueOnError)
+	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
 	cfg.Flags(fs, cmd.flags...)
-	if args[0] != "import" {
+	switch name {
+	case "serve", "gateway":
 		cfg.Indexer.Flags(fs)
+		cfg.Egress.Flags(fs, "produce")
+	case "indexer":
+		cfg.Indexer.Flags(fs)
+	case "egress consume":
+		cfg.Egress.Flags(fs, "consume")
+	case "egress report":
+		cfg.Egress.Flags(fs, "report")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "cargate %s: %s\n\nFlags (each also set by its %s… environment variable):\n", args[0], cmd.summary, config.EnvPrefix)
+		fmt.Fprintf(fs.Output(), "cargate %s: %s\n\nFlags (each also set by its %s… environment variable):\n", name, cmd.summary, config.EnvPrefix)
 		fs.PrintDefaults()
 	}
 	if err := config.Parse(fs, args[1:]); err != nil {
@@ -110,10 +136,10 @@ func run(args []string) int {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: cargate <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"serve", "gateway", "indexer", "import"} {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", name, commands[name].summary)
+	for _, name := range []string{"serve", "gateway", "indexer", "import", "egress consume", "egress report"} {
+		fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprintf(os.Stderr, "  %-8s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")
+	fmt.Fprintf(os.Stderr, "  %-15s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")
 }
 
 func newLogger(cfg *config.Config) *slog.Logger {

@@ -40,7 +40,11 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	mux.Handle("/", gw)
-	handler := gateway.WithMetrics(mux, n.reg)
+	withEgress, err := startEgress(ctx, cfg, n)
+	if err != nil {
+		return err
+	}
+	handler := gateway.WithMetrics(withEgress(mux), n.reg)
 
 	servers := []*http.Server{}
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -62,6 +62,8 @@ type Config struct {
 	LogLevel string
 	// Indexer configures the indexing service and how gateways reach it.
 	Indexer IndexerConfig
+	// Egress configures egress accounting.
+	Egress EgressConfig
 }
 
 // EnvPrefix prefixes every environment variable.
@@ -157,7 +159,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: use auto, text or json", c.LogFormat))
 	}
-	errs = append(errs, c.Indexer.Validate())
+	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate())
 	return errors.Join(errs...)
 }
 
