@@ -21,9 +21,9 @@ type Claim struct {
 	// Content is the multihash the claim is about.
 	Content multihash.Multihash
 	// Location claims: where Content can be read, an optional range and space.
-	URLs   []url.URL
-	Range  *assert.Range
-	Space  did.DID
+	URLs  []url.URL
+	Range *assert.Range
+	Space did.DID
 	// Index claims: the index blob's CID (a CAR).
 	Index cid.Cid
 	// Equals claims: the equivalent CID.

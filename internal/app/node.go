@@ -62,7 +62,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	if n.blobs, err = openBlobs(ctx, cfg, n.reg); err != nil {
 		return nil, err
 	}
-	store, err := claimstore.OpenPebble(filepath.Join(cfg.DataDir, "claims"))
+	store, err := openClaimStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	if err != nil {
 		return nil, err
 	}
-	n.indexer, err = indexer.New(n.id, n.claims, remote, reader, indexer.Config{}, n.reg, log)
+	n.indexer, err = indexer.New(n.id, n.claims, remote, reader, indexer.Config{
+		NegativeTTL:   cfg.Indexer.NegativeTTL,
+		RemoteTimeout: cfg.Indexer.RemoteTimeout,
+	}, n.reg, log)
 	if err != nil {
 		return nil, err
 	}
