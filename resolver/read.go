@@ -7,63 +7,153 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/multiformats/go-multihash"
+
+	"github.com/cargate/cargate/internal/blobstore"
 )
+
+// Retry policy of one coalesced read (fetch). A failure that verified at
+// least one new block resumes at once from the first unverified block; a
+// failure that made no progress waits a random delay in
+// [0, min(retryBackoffMax, retryBackoffBase·2^(n-1))) ("full jitter") and
+// counts towards maxFailsPerSource·len(sources), after which the read fails.
+const (
+	maxFailsPerSource = 2
+	retryBackoffBase  = 20 * time.Millisecond
+	retryBackoffMax   = time.Second
+)
+
+// pipelineReads keeps the next coalesced read of a shard in flight while
+// the blocks of the current one are handed out (see pipeline). A variable
+// only so that benchmarks can compare; it is not a setting.
+var pipelineReads = true
 
 // call is one coalesced read in flight; readers of any block in it wait.
 type call struct {
 	done   chan struct{}
+	cancel context.CancelFunc
+	// waiters and wanted are guarded by Resolver.mu. When the last waiter
+	// gives up before the read ends, the read is cancelled.
+	waiters int
+	wanted  map[string]bool
+	// blocks and err are set before done is closed.
 	blocks map[string][]byte
 	err    error
 }
 
 // read returns the verified bytes of the block at loc, reading it together
-// with its neighbours in one ranged read when they are close.
+// with its neighbours in one ranged read when they are close. The read runs
+// on its own (bounded by ReadTimeout) so that a caller whose deadline ends
+// returns at once while other callers of the same read keep waiting.
 func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte, error) {
 	r.mu.Lock()
-	if c, ok := r.inflight[key]; ok {
+	// The block may have landed in read-ahead since Block looked.
+	if b, ok := r.readAhead.take(key); ok {
 		r.mu.Unlock()
-		return waitFor(ctx, c, key)
+		r.blocks.Set(key, b, int64(len(b)), 0)
+		return b, nil
 	}
-	want := r.plan(loc)
-	c := &call{done: make(chan struct{})}
+	c, ok := r.inflight[key]
+	if !ok {
+		c = r.start(ctx, loc.shard, loc.idx, r.plan(loc), 0)
+	}
+	c.waiters++
+	c.wanted[key] = true
+	r.mu.Unlock()
+	return r.wait(ctx, c, key)
+}
+
+// start registers a coalesced read of want (which begins at s.order[idx])
+// and runs it in a new goroutine. reserved is read-ahead budget booked for
+// it, released when it ends. Called with r.mu held.
+func (r *Resolver) start(ctx context.Context, s *Shard, idx int, want []span, reserved int64) *call {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
+	c := &call{done: make(chan struct{}), cancel: cancel, wanted: map[string]bool{}}
 	for _, sp := range want {
 		r.inflight[sp.key] = c
 	}
-	r.mu.Unlock()
-
-	// Others may wait on this read: it must not die with this request.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
-	last := want[len(want)-1]
-	loc.shard.next.Store(last.off + last.len)
-	c.blocks, c.err = r.fetch(fctx, loc.shard, want)
-	cancel()
-	r.mu.Lock()
-	for _, sp := range want {
-		delete(r.inflight, sp.key)
-	}
-	r.mu.Unlock()
-	close(c.done)
-
-	for k, b := range c.blocks {
-		if k == key {
-			r.blocks.Set(k, b, int64(len(b)), 0)
-		} else {
-			r.readAhead.put(k, b)
-		}
-	}
-	if b, ok := c.blocks[key]; ok {
-		return b, nil
-	}
-	return nil, c.err
+	go r.run(fctx, c, s, idx, want, reserved)
+	return c
 }
 
-func waitFor(ctx context.Context, c *call, key string) ([]byte, error) {
+// run does the read, then hands its blocks out: those someone waits for
+// to the block cache, the others to read-ahead (before the read stops
+// being findable in inflight, so no block is ever read twice by a race).
+func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []span, reserved int64) {
+	blocks, err := r.fetch(ctx, s, want)
+	c.cancel()
+	r.mu.Lock()
+	c.blocks, c.err = blocks, err
+	var ahead []span
+	for _, sp := range want {
+		if _, ok := blocks[sp.key]; ok && !c.wanted[sp.key] {
+			ahead = append(ahead, sp)
+		}
+		delete(r.inflight, sp.key)
+	}
+	var hook func()
+	if next := idx + len(want); err == nil && pipelineReads && next < len(s.order) && len(ahead) > 0 {
+		last := ahead[len(ahead)-1].key
+		hook = func() { r.pipeline(s, next, last) }
+	}
+	for _, sp := range ahead {
+		r.readAhead.put(sp.key, blocks[sp.key], hook)
+		hook = nil // only the first block handed out ahead starts the next read
+	}
+	r.mu.Unlock()
+	if reserved > 0 {
+		r.readAhead.release(reserved)
+	}
+	close(c.done)
+	// No waiter can join c any more: c.wanted is final.
+	for k := range c.wanted {
+		if b, ok := blocks[k]; ok {
+			r.blocks.Set(k, b, int64(len(b)), 0)
+		}
+	}
+}
+
+// pipeline starts the coalesced read that begins at s.order[idx], without
+// waiting for anyone to ask for those blocks: it runs when a consumer takes
+// the first read-ahead block of the previous read, so the next ranged GET
+// overlaps the sending of the current one. It is skipped when the blocks are
+// already coming, when the consumer has already gone past the previous read
+// (its last read-ahead block, last, was taken: the consumer asked for the
+// next blocks itself), or when read-ahead memory (held plus booked) is
+// full, so memory stays bounded by ReadAheadBytes however many streams
+// there are.
+func (r *Resolver) pipeline(s *Shard, idx int, last string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := s.order[idx]
+	if _, busy := r.inflight[first.key]; busy || r.readAhead.has(first.key) || !r.readAhead.has(last) {
+		return
+	}
+	want := r.plan(&blockLoc{shard: s, idx: idx})
+	n := want[len(want)-1].off + want[len(want)-1].len - want[0].off
+	if !r.readAhead.reserve(n) {
+		return
+	}
+	c := r.start(context.Background(), s, idx, want, n)
+	c.waiters++ // the pipeline's own hold: never cancelled for want of readers
+}
+
+// wait returns key's block from c once c is done, or gives up when ctx
+// ends (cancelling the read when no one else waits for it).
+func (r *Resolver) wait(ctx context.Context, c *call, key string) ([]byte, error) {
 	select {
 	case <-c.done:
 	case <-ctx.Done():
+		r.mu.Lock()
+		c.waiters--
+		if c.waiters == 0 {
+			c.cancel()
+		}
+		r.mu.Unlock()
 		return nil, ctx.Err()
 	}
 	if b, ok := c.blocks[key]; ok {
@@ -84,13 +174,6 @@ func (r *Resolver) plan(loc *blockLoc) []span {
 	first := order[loc.idx]
 	want := []span{first}
 	end := first.off + first.len
-	// Read ahead only for sequential access: when this block starts where
-	// the last read of its shard ended (a file streamed in order), or is
-	// the shard's first. Random access (single blocks by CID) reads only
-	// what it asked for.
-	if loc.idx > 0 && first.off-loc.shard.next.Load() > r.cfg.MaxGap {
-		return want
-	}
 	for i := loc.idx + 1; i < len(order); i++ {
 		next := order[i]
 		if next.off-end > r.cfg.MaxGap || next.off+next.len-first.off > r.cfg.MaxSpan {
@@ -109,9 +192,10 @@ func (r *Resolver) plan(loc *blockLoc) []span {
 }
 
 // fetch reads the blocks of want (sorted, in one shard) and verifies each.
-// It tries the shard's sources in turn; a failure part-way resumes from the
-// first block not yet verified. A source that serves a wrong block is not
-// asked again in this call.
+// It tries the shard's sources in turn. A failure part-way resumes from the
+// first block not yet verified; failures without progress back off (see
+// the retry constants). A source that served a wrong block, or does not
+// hold the shard, is not asked again in this call.
 func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string][]byte, error) {
 	got := make(map[string][]byte, len(want))
 	if len(s.Sources) == 0 {
@@ -119,45 +203,75 @@ func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string
 	}
 	bad := make([]bool, len(s.Sources))
 	var errs []error
-	const attemptsPerSource = 2
-	for attempt := 0; attempt < attemptsPerSource*len(s.Sources) && len(want) > 0; attempt++ {
-		i := attempt % len(s.Sources)
+	fails := 0
+	for i := 0; len(want) > 0 && !allTrue(bad); i = (i + 1) % len(s.Sources) {
 		if bad[i] {
 			continue
 		}
-		src := s.Sources[i]
 		start := time.Now()
-		n, err := r.readSpan(ctx, src, want, got)
+		n, err := r.readSpan(ctx, s.Sources[i], want, got)
 		r.m.observeRead(start, n, err)
 		want = want[n:]
 		if err == nil {
 			break
 		}
 		errs = append(errs, err)
-		if errors.Is(err, ErrUnverified) || errors.Is(err, ErrNotFound) {
-			bad[i] = true
+		bad[i] = errors.Is(err, ErrUnverified) || errors.Is(err, blobstore.ErrNotFound)
+		if n > 0 {
+			fails = 0
+		} else {
+			fails++
 		}
-		if ctx.Err() != nil {
+		if fails >= maxFailsPerSource*len(s.Sources) || ctx.Err() != nil {
 			break
+		}
+		if n == 0 && !bad[i] {
+			if err := sleepCtx(ctx, retryDelay(fails)); err != nil {
+				break
+			}
 		}
 	}
 	if len(want) == 0 {
 		return got, nil
 	}
-	return got, summarize(s, errs)
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return got, fmt.Errorf("shard %s: %w", s.Digest.B58String(), errors.Join(errs...))
 }
 
-func summarize(s *Shard, errs []error) error {
-	for _, e := range errs {
-		if errors.Is(e, ErrUnverified) {
-			return fmt.Errorf("shard %s: %w", s.Digest.B58String(), errors.Join(errs...))
+func allTrue(bs []bool) bool {
+	for _, b := range bs {
+		if !b {
+			return false
 		}
 	}
-	return fmt.Errorf("shard %s: %w", s.Digest.B58String(), errors.Join(errs...))
+	return true
 }
+
+// retryDelay is the wait before retrying after n failures without progress.
+func retryDelay(n int) time.Duration {
+	ceil := min(retryBackoffBase<<min(n-1, 20), retryBackoffMax)
+	return rand.N(ceil) + 1
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// bufReaders recycles the buffers readSpan reads bodies through.
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
 
 // readSpan reads want from one source with one ranged read, verifying each
 // block; it returns how many blocks of want it verified (and stored in got).
+// No block leaves it unverified.
 func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got map[string][]byte) (int, error) {
 	first, last := want[0], want[len(want)-1]
 	length := last.off + last.len - first.off
@@ -166,7 +280,9 @@ func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got ma
 		return 0, err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, int(min(length, 256<<10)))
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(rc)
+	defer func() { br.Reset(nil); bufReaders.Put(br) }()
 	pos := first.off
 	for i, sp := range want {
 		if _, err := br.Discard(int(sp.off - pos)); err != nil {
@@ -179,7 +295,7 @@ func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got ma
 		if err := verify(sp.key, b); err != nil {
 			r.m.verifyFailures.Inc()
 			r.log.Warn("stored block failed verification", "url", src.URL, "offset", src.Offset+sp.off, "err", err)
-			return i, err
+			return i, fmt.Errorf("read %s: %w", src.URL, err)
 		}
 		got[sp.key] = b
 		pos = sp.off + sp.len
