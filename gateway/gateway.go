@@ -71,5 +71,9 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	mux.HandleFunc("/ipns/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "IPNS and DNSLink are not served by this gateway: use /ipfs/<cid>", http.StatusNotImplemented)
 	})
-	return withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log), nil
+	responses, err := newResponseCache(DefaultResponseCacheBytes, DefaultResponseCacheMaxBody, reg)
+	if err != nil {
+		return nil, err
+	}
+	return responses.wrap(withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log)), nil
 }

@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/cache"
+)
+
+// Response cache defaults.
+const (
+	// DefaultResponseCacheBytes bounds the response cache.
+	DefaultResponseCacheBytes = 256 << 20
+	// DefaultResponseCacheMaxBody is the largest body kept.
+	DefaultResponseCacheMaxBody = 4 << 20
+	// DefaultNotFoundTTL is how long a 404 answer is reused; content can
+	// be imported meanwhile, so it must stay short.
+	DefaultNotFoundTTL = 5 * time.Second
+)
+
+// responseCache keeps whole responses (status, headers, body) of
+// immutable content, keyed by everything in the request that boxo's
+// answer depends on. Content under a CID never changes, and every byte of
+// a kept body was verified when it was first read, so a repeat request is
+// answered with no resolution, decoding or reading at all. Only complete
+// 200 responses marked immutable, and 404s (briefly), are kept.
+type responseCache struct {
+	entries     *cache.Local[*cachedResponse]
+	maxBody     int
+	notFoundTTL time.Duration
+}
+
+type cachedResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func newResponseCache(maxBytes int64, maxBody int, reg prometheus.Registerer) (*responseCache, error) {
+	entries, err := cache.NewLocal[*cachedResponse]("gateway_responses", maxBytes, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &responseCache{entries: entries, maxBody: maxBody, notFoundTTL: DefaultNotFoundTTL}, nil
+}
+
+// cacheKey returns the key of a request whose answer depends only on its
+// method, host, URI and Accept header; ok=false for any other request
+// (ranges, conditionals, cache directives, forwarded hosts).
+func cacheKey(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", false
+	}
+	for _, h := range uncacheableIf {
+		if _, ok := r.Header[h]; ok {
+			return "", false
+		}
+	}
+	if len(r.Header["Accept"]) > 1 {
+		return "", false
+	}
+	var b strings.Builder
+	b.Grow(len(r.Method) + len(r.Host) + len(r.RequestURI) + 64)
+	b.WriteString(r.Method)
+	b.WriteByte(0)
+	b.WriteString(r.Host)
+	b.WriteByte(0)
+	b.WriteString(r.RequestURI)
+	b.WriteByte(0)
+	b.WriteString(r.Header.Get("Accept"))
+	return b.String(), true
+}
+
+// uncacheableIf lists request headers that change boxo's answer beyond
+// the cache key (canonical forms).
+var uncacheableIf = []string{
+	"Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range",
+	"Cache-Control", "X-Forwarded-Host", "X-Forwarded-Proto", "Service-Worker",
+}
+
+func (c *responseCache) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := cacheKey(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if e, hit := c.entries.Get(key); hit {
+			e.write(w, r)
+			return
+		}
+		rec := &recorder{ResponseWriter: w, limit: c.maxBody}
+		next.ServeHTTP(rec, r)
+		c.keep(key, rec)
+	})
+}
+
+func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, v := range e.header {
+		h[k] = v
+	}
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead {
+		w.Write(e.body)
+	}
+}
+
+// keep stores a recorded response if it is complete and cacheable.
+func (c *responseCache) keep(key string, rec *recorder) {
+	if rec.overflow || rec.failed {
+		return
+	}
+	if cl := rec.Header().Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(rec.body)) && rec.body != nil {
+		return // a short body: never keep it
+	}
+	var ttl time.Duration
+	switch {
+	case rec.status == http.StatusOK && strings.Contains(rec.Header().Get("Cache-Control"), "immutable"):
+	case rec.status == http.StatusNotFound:
+		ttl = c.notFoundTTL
+	default:
+		return
+	}
+	hdr := rec.Header().Clone()
+	hdr.Del("Date")
+	e := &cachedResponse{status: rec.status, header: hdr, body: rec.body}
+	c.entries.Set(key, e, int64(len(key)+len(rec.body)+512), ttl)
+}
+
+// recorder passes a response through while keeping a copy of it, up to
+// limit body bytes.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	body     []byte
+	limit    int
+	overflow bool
+	failed   bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+		if n, err := strconv.Atoi(r.Header().Get("Content-Length")); err == nil && n > r.limit {
+			r.overflow = true // too large to keep: do not copy it
+		}
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.WriteHeader(http.StatusOK)
+	}
+	if !r.overflow {
+		if len(r.body)+len(b) > r.limit {
+			r.overflow, r.body = true, nil
+		} else {
+			r.body = append(r.body, b...)
+		}
+	}
+	n, err := r.ResponseWriter.Write(b)
+	if err != nil {
+		r.failed = true
+	}
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// close releases the cache.
+func (c *responseCache) close(context.Context) { c.entries.Close() }
