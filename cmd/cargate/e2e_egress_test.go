@@ -44,3 +44,40 @@ func TestEgressEmbedded(t *testing.T) {
 		t.Fatalf("report does not show the %d bytes sent:\n%s", sent, out)
 	}
 }
+
+// TestMetricsDocumented scrapes /metrics after some traffic and checks
+// every cargate_ family is described in docs/metrics.md.
+func TestMetricsDocumented(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("metrics"), 0o644)
+	data := t.TempDir()
+	root := importRoots(t, data, dir)[0]
+	metricsAddr := freeAddr(t)
+	s := startServe(t, data, "--metrics-listen", metricsAddr)
+	fetch(t, "GET", s.url+"/ipfs/"+root+"/a.txt")
+	fetch(t, "GET", s.url+"/ipfs/"+randomCID(t))
+	resp, body := fetch(t, "GET", "http://"+metricsAddr+"/metrics")
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "# HELP "); ok && strings.HasPrefix(name, "cargate_") {
+			name, _, _ = strings.Cut(name, " ")
+			n++
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("docs/metrics.md lacks %s", name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d cargate_ metric families exported", n)
+	}
+	if !strings.Contains(string(body), `cargate_http_requests_total{code="200",format="unixfs"}`) {
+		t.Errorf("request counter by format and code missing")
+	}
+}

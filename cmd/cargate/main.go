@@ -95,24 +95,7 @@ func run(args []string) int {
 		usage()
 		return 2
 	}
-	cfg := &config.Config{}
-	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
-	cfg.Flags(fs, cmd.flags...)
-	switch name {
-	case "serve", "gateway":
-		cfg.Indexer.Flags(fs)
-		cfg.Egress.Flags(fs, "produce")
-	case "indexer":
-		cfg.Indexer.Flags(fs)
-	case "egress consume":
-		cfg.Egress.Flags(fs, "consume")
-	case "egress report":
-		cfg.Egress.Flags(fs, "report")
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "cargate %s: %s\n\nFlags (each also set by its %s… environment variable):\n", name, cmd.summary, config.EnvPrefix)
-		fs.PrintDefaults()
-	}
+	cfg, fs := newFlagSet(name, cmd)
 	if err := config.Parse(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -132,6 +115,29 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// newFlagSet returns the config and flag set of a command.
+func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
+	cfg := &config.Config{}
+	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
+	cfg.Flags(fs, cmd.flags...)
+	switch name {
+	case "serve", "gateway":
+		cfg.Indexer.Flags(fs)
+		cfg.Egress.Flags(fs, "produce")
+	case "indexer":
+		cfg.Indexer.Flags(fs)
+	case "egress consume":
+		cfg.Egress.Flags(fs, "consume")
+	case "egress report":
+		cfg.Egress.Flags(fs, "report")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "cargate %s: %s\n\nFlags (each also set by its %s… environment variable):\n", name, cmd.summary, config.EnvPrefix)
+		fs.PrintDefaults()
+	}
+	return cfg, fs
 }
 
 func usage() {
