@@ -196,9 +196,7 @@ func (h *HTTP) attempt(ctx context.Context, rawURL string, off, length int64) (i
 		}
 		return nil, 0, fmt.Errorf("read %s: %w", rawURL, err)
 	}
-	body := &stallBody{rc: resp.Body, cancel: cancel, timeout: h.cfg.StallTimeout}
-	body.timer = time.AfterFunc(time.Hour, body.stall)
-	body.timer.Stop()
+	body := newStallBody(resp.Body, cancel, h.cfg.StallTimeout)
 	rc, retryAfter, err := h.accept(resp, body, rawURL, off, length)
 	if err != nil {
 		body.Close()
@@ -322,6 +320,14 @@ type stallBody struct {
 	timeout time.Duration
 	timer   *time.Timer
 	stalled atomic.Bool
+}
+
+// newStallBody wraps rc; cancel must abort the request rc belongs to.
+func newStallBody(rc io.ReadCloser, cancel context.CancelFunc, timeout time.Duration) *stallBody {
+	s := &stallBody{rc: rc, cancel: cancel, timeout: timeout}
+	s.timer = time.AfterFunc(time.Hour, s.stall)
+	s.timer.Stop()
+	return s
 }
 
 func (s *stallBody) stall() {

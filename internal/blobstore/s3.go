@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -63,6 +64,9 @@ type S3Config struct {
 	// MaxIdleConnsPerHost bounds warm connections kept to the endpoint.
 	// Zero: DefaultS3MaxIdleConnsPerHost.
 	MaxIdleConnsPerHost int
+	// StallTimeout fails a body read that makes no progress for this long
+	// (ErrStalled), as the HTTP reader does. Zero: DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // S3 is a Store over an S3-compatible bucket.
@@ -71,6 +75,7 @@ type S3 struct {
 	bucket    string
 	prefix    string
 	publicURL string
+	stall     time.Duration
 }
 
 var _ Store = (*S3)(nil)
@@ -117,11 +122,16 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 			public += "/" + prefix
 		}
 	}
+	stall := cfg.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
 	return &S3{
 		client:    client,
 		bucket:    cfg.Bucket,
 		prefix:    prefix,
 		publicURL: strings.TrimRight(public, "/"),
+		stall:     stall,
 	}, nil
 }
 
@@ -277,21 +287,25 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, length int64) (io.R
 	if length > 0 {
 		rng += strconv.FormatInt(off+length-1, 10)
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+	// The request gets its own cancel so that a stalled body can abort it.
+	reqCtx, cancel := context.WithCancel(ctx)
+	out, err := s.client.GetObject(reqCtx, &s3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.objectKey(key)),
 		Range:  aws.String(rng),
 	})
 	if err != nil {
+		cancel()
 		return nil, s.mapErr("read", key, err)
 	}
 	want := aws.ToInt64(out.ContentLength)
 	if length > 0 && want != length {
 		out.Body.Close()
+		cancel()
 		return nil, fmt.Errorf("s3 read %s: range %d+%d reaches past the blob (%s): %w",
 			key, off, length, aws.ToString(out.ContentRange), ErrNotFound)
 	}
-	return &exactBody{rc: out.Body, remaining: want}, nil
+	return &exactBody{rc: newStallBody(out.Body, cancel, s.stall), remaining: want}, nil
 }
 
 // Stat returns the object's size.

@@ -1,0 +1,49 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestS3StalledBody: an S3 endpoint that sends part of a ranged body and
+// then goes quiet fails the read with ErrStalled after StallTimeout,
+// instead of hanging until the caller's deadline. The endpoint is a stub
+// (the SDK does not check who answers), so no S3 server is needed.
+func TestS3StalledBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", "bytes 0-99999/100000")
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // stall until the client gives up
+	}))
+	defer srv.Close()
+	s, err := NewS3(context.Background(), S3Config{
+		Bucket: "b", Endpoint: srv.URL, AccessKey: "k", SecretKey: "s",
+		StallTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := s.ReadRange(ctx, "k", 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	start := time.Now()
+	n, err := io.Copy(io.Discard, rc)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("read %d bytes, err %v; want ErrStalled", n, err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("stall detected after %v, want about 200ms", el)
+	}
+}
