@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/files"
 	boxogw "github.com/ipfs/boxo/gateway"
 	"github.com/ipfs/boxo/path"
@@ -24,6 +25,7 @@ import (
 type cachedBackend struct {
 	*boxogw.BlocksBackend
 	paths *cache.Local[resolution]
+	dirs  *dirResolver
 }
 
 var _ boxogw.IPFSBackend = (*cachedBackend)(nil)
@@ -36,19 +38,33 @@ type resolution struct {
 // DefaultPathCacheBytes bounds the path resolution cache.
 const DefaultPathCacheBytes = 64 << 20
 
-func newCachedBackend(b *boxogw.BlocksBackend, maxBytes int64, reg prometheus.Registerer) (*cachedBackend, error) {
+func newCachedBackend(b *boxogw.BlocksBackend, bs blockstore.Blockstore, maxBytes int64, reg prometheus.Registerer) (*cachedBackend, error) {
 	paths, err := cache.NewLocal[resolution]("gateway_paths", maxBytes, reg)
 	if err != nil {
 		return nil, err
 	}
-	return &cachedBackend{BlocksBackend: b, paths: paths}, nil
+	dirs, err := newDirResolver(bs, DefaultDirCacheBytes, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &cachedBackend{BlocksBackend: b, paths: paths, dirs: dirs}, nil
+}
+
+// resolveUncached resolves p through cached plain directories when it can,
+// else with boxo.
+func (b *cachedBackend) resolveUncached(ctx context.Context, p path.ImmutablePath) (boxogw.ContentPathMetadata, error) {
+	md, ok, err := b.dirs.resolve(ctx, p)
+	if ok {
+		return md, err
+	}
+	return b.BlocksBackend.ResolvePath(ctx, p)
 }
 
 // ResolvePath implements boxogw.IPFSBackend, from the cache when it can.
 func (b *cachedBackend) ResolvePath(ctx context.Context, p path.ImmutablePath) (boxogw.ContentPathMetadata, error) {
 	key := p.String()
 	res, err := b.paths.GetOrLoad(ctx, key, func(ctx context.Context) (resolution, int64, time.Duration, error) {
-		md, err := b.BlocksBackend.ResolvePath(ctx, p)
+		md, err := b.resolveUncached(ctx, p)
 		if noLink := (*resolver.ErrNoLink)(nil); errors.As(err, &noLink) {
 			return resolution{err: err}, int64(len(key)) + 64, 0, nil
 		}

@@ -42,12 +42,13 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	if cfg.MaxRequestDuration <= 0 {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
-	svc := blockservice.New(blockstore.NewIdStore(mappedBlockstore{bs}), nil)
+	verified := blockstore.NewIdStore(mappedBlockstore{bs})
+	svc := blockservice.New(verified, nil)
 	blocks, err := boxogw.NewBlocksBackend(svc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway backend: %w", err)
 	}
-	backend, err := newCachedBackend(blocks, DefaultPathCacheBytes, reg)
+	backend, err := newCachedBackend(blocks, verified, DefaultPathCacheBytes, reg)
 	if err != nil {
 		return nil, err
 	}
