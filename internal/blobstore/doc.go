@@ -41,6 +41,7 @@
 // the range. Responses are never transparently decompressed. A body read
 // that makes no progress for StallTimeout fails with ErrStalled; a caller
 // that is slow to read is not counted as a stall.
+// S3 reads apply the same rule (S3Config.StallTimeout).
 //
 // # Errors
 //
