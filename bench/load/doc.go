@@ -15,6 +15,10 @@
 //
 // A warm-up phase of the same shape runs first and is not recorded.
 //
+// With Config.Once every request of the list is sent exactly once, in order,
+// by Concurrency closed-loop workers and with no warm-up: a cold pass, where
+// each key is asked for the first time.
+//
 // # Usage
 //
 //	res, err := load.Run(ctx, load.Config{
@@ -27,8 +31,9 @@
 //	})
 //	fmt.Println(res.ReqPerSec(), res.Quantile(99))
 //
-// Result holds the request and byte counts, an HDR latency histogram
-// (microseconds, three significant digits), counts by HTTP status, transport
+// Result holds the request and byte counts, HDR histograms (microseconds,
+// three significant digits) of the latency to the last body byte and of the
+// time to the first body byte (TTFB), counts by HTTP status, transport
 // errors by kind, and the server's CPU seconds and peak RSS over the measured
 // window, read from /proc/<pid> (stat, status VmHWM after resetting it
 // through clear_refs; sampled VmRSS when the reset is not allowed).

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -24,14 +25,22 @@ type Request struct {
 // Config says what to send and how hard.
 type Config struct {
 	BaseURL     string
-	Requests    []Request     // chosen uniformly at random
+	Requests    []Request     // chosen uniformly at random (in order, each once, with Once)
 	Concurrency int           // workers (closed loop) or cap on in-flight requests (open loop)
 	Rate        float64       // arrivals per second; 0 means closed loop
-	Duration    time.Duration // measured phase
-	Warmup      time.Duration // unrecorded phase before it
+	Duration    time.Duration // measured phase; ignored with Once
+	Warmup      time.Duration // unrecorded phase before it; ignored with Once
 	PID         int           // server process to measure; 0 for none
 	Seed        uint64        // for the random choice of requests
 	Client      *http.Client  // nil means NewClient(Concurrency)
+	// Once sends every request exactly once, in list order, from
+	// Concurrency closed-loop workers, with no warm-up: the measured phase
+	// ends when the last response is read. It is how a cold pass (every
+	// key asked for the first time) is timed.
+	Once bool
+	// BeforeMeasure, when set, is called after the warm-up and just before
+	// the measured phase starts (to snapshot server counters, say).
+	BeforeMeasure func()
 }
 
 // maxLatency bounds the histogram; slower requests are recorded as this.
@@ -42,7 +51,8 @@ type Result struct {
 	Requests int64                   // completed responses, any status
 	Bytes    int64                   // body bytes of completed responses
 	Elapsed  time.Duration           // from the first send to the last completion
-	Latency  *hdrhistogram.Histogram // microseconds
+	Latency  *hdrhistogram.Histogram // microseconds, to the last body byte
+	TTFB     *hdrhistogram.Histogram // microseconds, to the first body byte (or the end of an empty body)
 	Status   map[int]int64           // completed responses by status
 	Errors   map[string]int64        // failed requests by kind
 	Server   ProcStats               // the server's use over Elapsed
@@ -57,6 +67,11 @@ func (r *Result) MBPerSec() float64 { return float64(r.Bytes) / 1e6 / r.Elapsed.
 // Quantile returns the latency at q percent (50, 99, 99.9).
 func (r *Result) Quantile(q float64) time.Duration {
 	return time.Duration(r.Latency.ValueAtQuantile(q)) * time.Microsecond
+}
+
+// TTFBQuantile returns the time to first body byte at q percent.
+func (r *Result) TTFBQuantile(q float64) time.Duration {
+	return time.Duration(r.TTFB.ValueAtQuantile(q)) * time.Microsecond
 }
 
 // Failed counts requests that got no complete response.
@@ -88,8 +103,8 @@ func NewClient(conns int) *http.Client {
 
 // Run runs the warm-up and then the measured phase.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if len(cfg.Requests) == 0 || cfg.Concurrency < 1 || cfg.Duration <= 0 {
-		return nil, errors.New("load: need requests, concurrency >= 1 and a duration")
+	if len(cfg.Requests) == 0 || cfg.Concurrency < 1 || (cfg.Duration <= 0 && !cfg.Once) {
+		return nil, errors.New("load: need requests, concurrency >= 1 and a duration (or Once)")
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewClient(cfg.Concurrency)
@@ -103,10 +118,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		targets[i] = target{url: u, header: r.Header}
 	}
-	if cfg.Warmup > 0 {
+	if cfg.Warmup > 0 && !cfg.Once {
 		if _, err := phase(ctx, cfg, targets, cfg.Warmup, cfg.Seed+1<<32); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.BeforeMeasure != nil {
+		cfg.BeforeMeasure()
 	}
 	var sampler *procSampler
 	if cfg.PID > 0 {
@@ -130,6 +148,7 @@ type target struct {
 // worker holds one goroutine's tallies, merged when the phase ends.
 type worker struct {
 	hist   *hdrhistogram.Histogram
+	ttfb   *hdrhistogram.Histogram
 	status map[int]int64
 	errs   map[string]int64
 	n      int64
@@ -141,6 +160,7 @@ type worker struct {
 func newWorker(seed uint64, i int) *worker {
 	return &worker{
 		hist:   hdrhistogram.New(1, maxLatency.Microseconds(), 3),
+		ttfb:   hdrhistogram.New(1, maxLatency.Microseconds(), 3),
 		status: map[int]int64{},
 		errs:   map[string]int64{},
 		buf:    make([]byte, 64<<10),
@@ -148,11 +168,17 @@ func newWorker(seed uint64, i int) *worker {
 	}
 }
 
+// onceLimit bounds a Once pass, which has no duration of its own.
+const onceLimit = 5 * time.Minute
+
 // phase runs one closed- or open-loop phase of length d. Requests in flight
 // when d ends are allowed to finish (up to a grace period), so large bodies
 // are not cut off and counted as failures.
 func phase(ctx context.Context, cfg Config, targets []target, d time.Duration, seed uint64) (*Result, error) {
 	grace := max(10*time.Second, d)
+	if cfg.Once {
+		d, grace = onceLimit, 0
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, d+grace)
 	defer cancel()
 	workers := make([]*worker, cfg.Concurrency)
@@ -162,7 +188,17 @@ func phase(ctx context.Context, cfg Config, targets []target, d time.Duration, s
 	start := time.Now()
 	stopAt := start.Add(d)
 	var wg sync.WaitGroup
-	if cfg.Rate > 0 {
+	switch {
+	case cfg.Once:
+		var next atomic.Int64
+		for _, w := range workers {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(targets)) && reqCtx.Err() == nil; i = next.Add(1) - 1 {
+					w.send(reqCtx, cfg.Client, targets[i], time.Now())
+				}
+			})
+		}
+	case cfg.Rate > 0:
 		due := schedule(reqCtx, start, d, cfg.Rate)
 		for _, w := range workers {
 			wg.Go(func() {
@@ -171,7 +207,7 @@ func phase(ctx context.Context, cfg Config, targets []target, d time.Duration, s
 				}
 			})
 		}
-	} else {
+	default:
 		for _, w := range workers {
 			wg.Go(func() {
 				for time.Now().Before(stopAt) && reqCtx.Err() == nil {
@@ -214,7 +250,12 @@ func schedule(ctx context.Context, start time.Time, d time.Duration, rate float6
 // do sends one request chosen at random and records its latency from
 // since, which is the send time (closed loop) or the due time (open loop).
 func (w *worker) do(ctx context.Context, c *http.Client, targets []target, since time.Time) {
-	t := targets[w.rnd.IntN(len(targets))]
+	w.send(ctx, c, targets[w.rnd.IntN(len(targets))], since)
+}
+
+// send sends t and records its latency and time to first body byte from
+// since.
+func (w *worker) send(ctx context.Context, c *http.Client, t target, since time.Time) {
 	req := (&http.Request{
 		Method:     http.MethodGet,
 		URL:        t.url,
@@ -232,31 +273,44 @@ func (w *worker) do(ctx context.Context, c *http.Client, targets []target, since
 		w.errs[errKind(err)]++
 		return
 	}
-	n, err := drain(resp.Body, w.buf)
+	n, first, err := drain(resp.Body, w.buf)
 	resp.Body.Close()
 	if err != nil {
 		w.errs[errKind(err)]++
 		return
 	}
-	lat := time.Since(since).Microseconds()
-	if err := w.hist.RecordValue(lat); err != nil {
-		_ = w.hist.RecordValue(maxLatency.Microseconds())
-	}
+	record(w.hist, time.Since(since))
+	record(w.ttfb, first.Sub(since))
 	w.status[resp.StatusCode]++
 	w.n++
 	w.bytes += n
 }
 
-func drain(r io.Reader, buf []byte) (int64, error) {
+func record(h *hdrhistogram.Histogram, d time.Duration) {
+	if err := h.RecordValue(d.Microseconds()); err != nil {
+		_ = h.RecordValue(maxLatency.Microseconds())
+	}
+}
+
+// drain reads r to the end and returns the byte count and when the first
+// byte arrived (the end, for an empty body).
+func drain(r io.Reader, buf []byte) (int64, time.Time, error) {
 	var n int64
+	var first time.Time
 	for {
 		m, err := r.Read(buf)
-		n += int64(m)
-		if errors.Is(err, io.EOF) {
-			return n, nil
+		if m > 0 && n == 0 {
+			first = time.Now()
 		}
+		n += int64(m)
 		if err != nil {
-			return n, err
+			if first.IsZero() {
+				first = time.Now()
+			}
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return n, first, err
 		}
 	}
 }
@@ -282,11 +336,13 @@ func merge(workers []*worker, elapsed time.Duration) *Result {
 	res := &Result{
 		Elapsed: elapsed,
 		Latency: hdrhistogram.New(1, maxLatency.Microseconds(), 3),
+		TTFB:    hdrhistogram.New(1, maxLatency.Microseconds(), 3),
 		Status:  map[int]int64{},
 		Errors:  map[string]int64{},
 	}
 	for _, w := range workers {
 		res.Latency.Merge(w.hist)
+		res.TTFB.Merge(w.ttfb)
 		res.Requests += w.n
 		res.Bytes += w.bytes
 		for k, v := range w.status {

@@ -2,9 +2,11 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,5 +88,42 @@ func TestProcReadsSelf(t *testing.T) {
 	rss, hwm, err := ReadMem(os.Getpid())
 	if err != nil || rss <= 0 || hwm < rss {
 		t.Fatalf("rss %d hwm %d, %v", rss, hwm, err)
+	}
+}
+
+// Once sends every request exactly once, and TTFB is the time to the first
+// body byte, not to the last.
+func TestOnceSendsEachRequestOnceAndTimesFirstByte(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		mu.Unlock()
+		_, _ = w.Write([]byte("first"))
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte("last"))
+	}))
+	defer srv.Close()
+	var reqs []Request
+	for i := range 40 {
+		reqs = append(reqs, Request{Path: fmt.Sprintf("/%d", i)})
+	}
+	res, err := Run(context.Background(), Config{BaseURL: srv.URL, Requests: reqs, Concurrency: 4, Once: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 40 || len(seen) != 40 {
+		t.Fatalf("%d responses over %d paths, want 40 over 40", res.Requests, len(seen))
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("%s asked %d times", p, n)
+		}
+	}
+	if res.TTFBQuantile(50) >= 20*time.Millisecond || res.Quantile(50) < 20*time.Millisecond {
+		t.Errorf("TTFB p50 %v, latency p50 %v: want TTFB under the 20 ms pause and latency over it",
+			res.TTFBQuantile(50), res.Quantile(50))
 	}
 }
