@@ -124,4 +124,3 @@ func (p *partWriter) Write(b []byte) (int, error) {
 	}
 	return 0, fmt.Errorf("range part not served")
 }
-

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cargate/cargate/cache"
-	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
@@ -168,42 +167,21 @@ func ServeGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 		return errors.New("cargate gateway: set --indexer-url (or CARGATE_INDEXER_URL) to the indexer to ask")
 	}
 	log.Info("starting cargate gateway", append(cfg.Masked(), "indexer_url", cfg.Indexer.URL)...)
-	g, err := buildGateway(cfg, log)
+	n, err := buildGateway(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer g.Close()
-	gw, err := gateway.New(gateway.Config{
-		SubdomainHosts:   splitList(cfg.SubdomainHosts),
-		RetrievalTimeout: cfg.RetrievalTimeout,
-	}, resolver.Blockstore{R: g.resolver}, g.reg, log)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
-	mux.Handle("/", gw)
-	servers, err := listen(cfg, gateway.WithMetrics(mux, g.reg), opsHandler(&node{reg: g.reg}), log)
-	if err != nil {
-		return err
-	}
-	log.Info("cargate gateway serving", "url", servers[0].url, "indexer", cfg.Indexer.URL)
-	return runUntilDone(ctx, cfg, servers, log)
+	defer n.stop()
+	return serveGateway(ctx, cfg, n, http.NewServeMux())
 }
 
 // gatewayNode is what a gateway-only process builds: a resolver over an
 // HTTP client of the indexer; shards are read at the URLs location
 // claims name (plain HTTP(S), or the local blob directory for file://).
-type gatewayNode struct {
-	reg      *prometheus.Registry
-	resolver *resolver.Resolver
-}
-
-func (g *gatewayNode) Close() { g.resolver.Close() }
-
-func buildGateway(cfg *config.Config, log *slog.Logger) (*gatewayNode, error) {
-	g := &gatewayNode{reg: prometheus.NewRegistry()}
+// buildGateway builds a gateway-only node: no claim store and no key;
+// blocks are located by the indexer at cfg.Indexer.URL.
+func buildGateway(cfg *config.Config, log *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	client, err := indexer.NewClient(cfg.Indexer.URL, indexer.ClientConfig{Timeout: cfg.Indexer.ClientTimeout})
 	if err != nil {
 		return nil, err
@@ -216,12 +194,13 @@ func buildGateway(cfg *config.Config, log *slog.Logger) (*gatewayNode, error) {
 		}
 		stores = append(stores, dir)
 	}
-	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, g.reg), stores...)
-	g.resolver, err = resolver.New(locator{client}, reader, resolver.Config{}, g.reg, log)
+	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, n.reg), stores...)
+	n.resolver, err = resolver.New(locator{client}, reader, resolver.Config{}, n.reg, log)
 	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	n.onStop(func() error { n.resolver.Close(); return nil })
+	return n, nil
 }
 
 // listening is one started server and its URL.

@@ -26,51 +26,41 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer n.stop()
-	gw, err := gateway.New(gateway.Config{
-		SubdomainHosts:   splitList(cfg.SubdomainHosts),
-		RetrievalTimeout: cfg.RetrievalTimeout,
-	}, n.resolverBlockstore(), n.reg, log)
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
 	if err := mountIndexer(mux, n); err != nil {
 		return err
 	}
+	return serveGateway(ctx, cfg, n, mux)
+}
+
+// serveGateway serves the gateway over n's resolver on mux, beside what
+// the caller mounted there, with egress accounting and metrics, until ctx
+// ends; then it drains in-flight requests.
+func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.ServeMux) error {
+	gw, err := gateway.New(gateway.Config{
+		SubdomainHosts:   splitList(cfg.SubdomainHosts),
+		RetrievalTimeout: cfg.RetrievalTimeout,
+	}, n.resolverBlockstore(), n.reg, n.log)
+	if err != nil {
+		return err
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
 	mux.Handle("/", gw)
 	withEgress, err := startEgress(ctx, cfg, n)
 	if err != nil {
 		return err
 	}
-	handler := gateway.WithMetrics(withEgress(mux), n.reg)
-
-	servers := []*http.Server{}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	servers, err := listen(cfg, gateway.WithMetrics(withEgress(mux), n.reg), opsHandler(n), n.log)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return err
 	}
-	servers = append(servers, serveOn(ln, handler, log))
-	log.Info("cargate serving", "url", "http://"+ln.Addr().String()+"/", "did", n.id.DID().String())
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen %s: %w", cfg.MetricsListen, err)
-		}
-		servers = append(servers, serveOn(mln, opsHandler(n), log))
-		log.Info("metrics serving", "url", "http://"+mln.Addr().String()+"/metrics")
+	did := ""
+	if n.id != nil {
+		did = n.id.DID().String()
 	}
-	<-ctx.Done()
-	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	var errs []error
-	for _, s := range servers {
-		errs = append(errs, s.Shutdown(sctx))
-	}
-	return errors.Join(errs...)
+	n.log.Info("cargate serving", "url", servers[0].url, "did", did, "indexer", cfg.Indexer.URL)
+	return runUntilDone(ctx, cfg, servers, n.log)
 }
 
 func serveOn(ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
