@@ -36,6 +36,7 @@ var pipelineReads = true
 type call struct {
 	done   chan struct{}
 	cancel context.CancelFunc
+	want   []span
 	// waiters and wanted are guarded by Resolver.mu. When the last waiter
 	// gives up before the read ends, the read is cancelled.
 	waiters int
@@ -72,7 +73,7 @@ func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte,
 // it, released when it ends. Called with r.mu held.
 func (r *Resolver) start(ctx context.Context, s *Shard, idx int, want []span, reserved int64) *call {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
-	c := &call{done: make(chan struct{}), cancel: cancel, wanted: map[string]bool{}}
+	c := &call{done: make(chan struct{}), cancel: cancel, want: want, wanted: map[string]bool{}}
 	for _, sp := range want {
 		r.inflight[sp.key] = c
 	}
@@ -93,8 +94,8 @@ func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []s
 		if _, ok := blocks[sp.key]; ok && !c.wanted[sp.key] {
 			ahead = append(ahead, sp)
 		}
-		delete(r.inflight, sp.key)
 	}
+	r.forget(c)
 	var hook func()
 	if next := idx + len(want); err == nil && pipelineReads && next < len(s.order) && len(ahead) > 0 {
 		last := ahead[len(ahead)-1].key
@@ -142,6 +143,16 @@ func (r *Resolver) pipeline(s *Shard, idx int, last string) {
 	c.waiters++ // the pipeline's own hold: never cancelled for want of readers
 }
 
+// forget removes c's blocks from inflight (those still pointing at c).
+// Called with r.mu held.
+func (r *Resolver) forget(c *call) {
+	for _, sp := range c.want {
+		if r.inflight[sp.key] == c {
+			delete(r.inflight, sp.key)
+		}
+	}
+}
+
 // wait returns key's block from c once c is done, or gives up when ctx
 // ends (cancelling the read when no one else waits for it).
 func (r *Resolver) wait(ctx context.Context, c *call, key string) ([]byte, error) {
@@ -151,7 +162,10 @@ func (r *Resolver) wait(ctx context.Context, c *call, key string) ([]byte, error
 		r.mu.Lock()
 		c.waiters--
 		if c.waiters == 0 {
+			// Abandoned: cancel it, and let a later caller of its blocks
+			// start a fresh read rather than join a cancelled one.
 			c.cancel()
+			r.forget(c)
 		}
 		r.mu.Unlock()
 		return nil, ctx.Err()

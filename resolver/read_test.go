@@ -303,3 +303,25 @@ func TestStreamingMemoryIsFlat(t *testing.T) {
 		t.Fatalf("read-ahead order grew to %d entries", orderLen)
 	}
 }
+
+// TestAbandonedRead: when the only caller of a read gives up, the read is
+// cancelled, and the next caller of its blocks starts a fresh read instead
+// of joining the cancelled one (and inheriting its error).
+func TestAbandonedRead(t *testing.T) {
+	l := newLayout(t, uniform(8, 1024), 40)
+	cr := &countingReader{inner: synthReader{l}, gate: make(chan struct{})}
+	r := newTestResolver(t, &fakeLocator{l: l, urls: []string{"mem://shard"}}, cr, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.Block(ctx, l.blocks[0].c); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first caller: %v, want deadline exceeded", err)
+	}
+	close(cr.gate)
+	b, err := r.Block(context.Background(), l.blocks[2].c)
+	if err != nil || !bytes.Equal(b, l.block(2)) {
+		t.Fatalf("second caller: %v", err)
+	}
+	if n := cr.reads.Load(); n != 2 {
+		t.Fatalf("%d reads, want 2 (the abandoned one and a fresh one)", n)
+	}
+}
