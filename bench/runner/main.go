@@ -13,6 +13,11 @@
 // measured. -cargate @reference runs a second reference as the candidate (an
 // A/A run: the ratios then show the harness's own noise).
 //
+// S6 (indexer lookups) and S7 (serving from an S3 blob store) are cargate
+// only. S7 needs an S3 server: -s3, else $CARGATE_TEST_S3_ENDPOINT, else
+// (unless -services=false) the runner runs scripts/services.sh start and
+// uses the versitygw it starts; without one the S7 rows say why.
+//
 // Output: the markdown table on stdout and in <out>/latest.md, and latency
 // plots <out>/s1-latency.png and <out>/s3-latency.png. Generated data is
 // cached under -work, keyed by profile and seed.
@@ -48,6 +53,11 @@ type config struct {
 	seed    int64
 	only    map[string]bool // scenario IDs to run; empty runs all
 	refBin  string          // prebuilt refgateway; empty builds it
+	// s3 is the S3 endpoint S7 serves from (default $CARGATE_TEST_S3_ENDPOINT).
+	s3 string
+	// services lets the runner run scripts/services.sh start when s3 is
+	// empty, to get a local versitygw.
+	services bool
 }
 
 func main() {
@@ -60,6 +70,8 @@ func main() {
 	flag.Int64Var(&cfg.seed, "seed", 1, "data set seed")
 	flag.StringVar(&only, "only", "", "comma-separated scenario IDs to run (default all)")
 	flag.StringVar(&cfg.refBin, "refgateway", "", "prebuilt reference gateway binary (default: go build ./bench/refgateway)")
+	flag.StringVar(&cfg.s3, "s3", os.Getenv(s3EndpointEnv), "S3 endpoint for S7 (default $"+s3EndpointEnv+")")
+	flag.BoolVar(&cfg.services, "services", true, "when -s3 is empty, run scripts/services.sh start for a local versitygw")
 	flag.Parse()
 	if only != "" {
 		cfg.only = map[string]bool{}

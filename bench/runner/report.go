@@ -59,6 +59,7 @@ func (rep *report) markdown() string {
 	b.WriteString("\nratio = cargate ÷ reference (higher is better for both units). RSS is the server's peak resident " +
 		"memory during the measured window (VmHWM after a reset), for S9 the importing process's peak. " +
 		"S9's reference is the reference gateway's start-up: read the CAR, hash-check every block, store it in memory.\n\n")
+	b.WriteString(rep.selfTable())
 	b.WriteString(rep.details())
 	return b.String()
 }
@@ -68,7 +69,7 @@ func (r row) markdown() string {
 	if r.mismatch {
 		check = "**MISMATCH** " + check
 	}
-	if !r.ref.ran {
+	if !r.ref.ran && !r.cand.ran {
 		return fmt.Sprintf("| %s | %s | %s | — | — | — | — | — | — | — | %s | %s |\n",
 			r.sc.ID, r.sc.Title, r.sc.Unit, r.sc.Goal.text, check)
 	}
@@ -146,24 +147,25 @@ func rss(m measure) string {
 func (rep *report) details() string {
 	var b strings.Builder
 	b.WriteString("<details><summary>latency spread, CPU, requests</summary>\n\n")
-	b.WriteString("| ID | gateway | requests | p50 | p90 | p99 | p99.9 | max | server CPU s | statuses |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| ID | gateway | requests | p50 | p90 | p99 | p99.9 | max | TTFB p50 | TTFB p99 | storage reads/req | server CPU s | statuses |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rep.rows {
 		for _, g := range []struct {
 			name string
 			m    measure
-		}{{"cargate", r.cand}, {"reference", r.ref}} {
+		}{{rep.gatewayName(r), r.cand}, {"reference", r.ref}} {
 			if !g.m.ran {
 				continue
 			}
 			if g.m.res == nil {
-				fmt.Fprintf(&b, "| %s | %s | 1 import | | | | | | %.2f | |\n", r.sc.ID, g.name, g.m.cpu)
+				fmt.Fprintf(&b, "| %s | %s | 1 import | | | | | | | | | %.2f | |\n", r.sc.ID, g.name, g.m.cpu)
 				continue
 			}
 			res := g.m.res
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %.2f | %v |\n", r.sc.ID, g.name, res.Requests,
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %v |\n", r.sc.ID, g.name, res.Requests,
 				fmtDur(res.Quantile(50)), fmtDur(res.Quantile(90)), fmtDur(res.Quantile(99)), fmtDur(res.Quantile(99.9)),
-				fmtDur(time.Duration(res.Latency.Max())*time.Microsecond), g.m.cpu, res.Status)
+				fmtDur(time.Duration(res.Latency.Max())*time.Microsecond), ttfb(g.m, 50), ttfb(g.m, 99),
+				storageReads(g.m), g.m.cpu, res.Status)
 		}
 	}
 	b.WriteString("\n</details>\n")

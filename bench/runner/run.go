@@ -24,6 +24,9 @@ type measure struct {
 	cpu   float64 // seconds in the measured window
 	res   *load.Result
 	note  string // unexpected statuses or failures
+	// storage is cargate's blob store reads (count and bytes) per served
+	// request over the measured window, from /metrics; nil when unknown.
+	storage *storageCounts
 }
 
 // row is one line of the table.
@@ -34,6 +37,7 @@ type row struct {
 	check    string
 	mismatch bool
 	rate     float64 // open-loop arrival rate used, if any
+	versus   measure // cargate-only rows: the cargate figure they are set against
 }
 
 func run(ctx context.Context, cfg config) (*report, error) {
@@ -71,16 +75,37 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, sc := range buildScenarios(set) {
-		if cfg.only != nil && !cfg.only[sc.ID] {
+	scenarios := buildScenarios(set)
+	var later []scenario // rows that restart cargate or need a second one
+	for _, sc := range scenarios {
+		if !sc.selected(cfg.only) {
 			continue
 		}
-		r, err := runScenario(ctx, p, sc, cand, ref, rep.rows)
+		var r row
+		switch {
+		case sc.On == onBoth:
+			r, err = runScenario(ctx, p, sc, cand, ref, rep.rows)
+		case cand == nil || cfg.cargate == aaCandidate:
+			r = row{sc: sc, check: "not run: cargate only (no reference has it); needs -cargate <binary>"}
+		case sc.On == onCargate:
+			r, err = measureAlone(ctx, p, sc, cand, ref, rep.rows)
+		default:
+			later = append(later, sc)
+			continue
+		}
 		if err != nil {
 			return rep, err
 		}
 		rep.rows = append(rep.rows, r)
 	}
+	if len(later) > 0 {
+		rows, err := runLater(ctx, cfg, p, set, later, cand, ref, scratch, rep.rows)
+		rep.rows = append(rep.rows, rows...)
+		if err != nil {
+			return rep, err
+		}
+	}
+	sortRows(rep.rows, scenarios)
 	if s9 != nil {
 		rep.rows = append(rep.rows, *s9)
 	}
@@ -117,7 +142,7 @@ func startGateways(ctx context.Context, cfg config, set *datagen.Set, refBin, sc
 	if err := importServed(ctx, cfg.cargate, dataDir, set); err != nil {
 		return nil, ref, err
 	}
-	cand, err = startCargate(ctx, cfg.cargate, dataDir, scratch)
+	cand, err = startCargate(ctx, "cargate", cfg.cargate, dataDir, scratch, nil, nil)
 	return cand, ref, err
 }
 
@@ -148,32 +173,42 @@ func runScenario(ctx context.Context, p profile, sc scenario, cand, ref *server,
 	r.check, ok = compareGateways(ctx, sc, candBase, ref.base, p.sample)
 	r.mismatch = !ok
 	var err error
-	if r.ref, err = measureOne(ctx, ref, sc, p.warmup, d, r.rate); err != nil {
+	if r.ref, err = measureOne(ctx, ref, sc, p.warmup, d, r.rate, false); err != nil {
 		return r, err
 	}
 	if cand != nil {
-		if r.cand, err = measureOne(ctx, cand, sc, p.warmup, d, r.rate); err != nil {
+		if r.cand, err = measureOne(ctx, cand, sc, p.warmup, d, r.rate, false); err != nil {
 			return r, err
 		}
 	}
 	return r, nil
 }
 
-func measureOne(ctx context.Context, s *server, sc scenario, warmup, d time.Duration, rate float64) (measure, error) {
+// measureOne runs sc's load against s: a warm-up and a measured phase, or
+// with once every request once and no warm-up.
+func measureOne(ctx context.Context, s *server, sc scenario, warmup, d time.Duration, rate float64, once bool) (measure, error) {
+	var before storageCounts
+	var haveBefore bool
 	res, err := load.Run(ctx, load.Config{
-		BaseURL:     s.base,
-		Requests:    sc.Requests,
-		Concurrency: sc.Conc,
-		Rate:        rate,
-		Duration:    d,
-		Warmup:      warmup,
-		PID:         s.pid(),
-		Seed:        1,
+		BaseURL:       s.base,
+		Requests:      sc.Requests,
+		Concurrency:   sc.Conc,
+		Rate:          rate,
+		Duration:      d,
+		Warmup:        warmup,
+		PID:           s.pid(),
+		Seed:          1,
+		Once:          once,
+		BeforeMeasure: func() { before, haveBefore = scrapeStorage(ctx, s.metrics) },
 	})
 	if err != nil {
 		return measure{}, fmt.Errorf("%s against %s: %w", sc.ID, s.name, err)
 	}
 	m := measure{ran: true, p99: res.Quantile(99), rss: res.Server.PeakRSS, cpu: res.Server.CPUSeconds, res: res}
+	if after, ok := scrapeStorage(ctx, s.metrics); ok && haveBefore && res.Requests > 0 {
+		n := float64(res.Requests)
+		m.storage = &storageCounts{reads: (after.reads - before.reads) / n, bytes: (after.bytes - before.bytes) / n}
+	}
 	m.value = res.ReqPerSec()
 	if sc.Unit == mbPerSec {
 		m.value = res.MBPerSec()

@@ -34,13 +34,16 @@ func reference(t *testing.T) string {
 }
 
 // wantIDs is every row the table must have, in order.
-var wantIDs = []string{"S1", "S1o", "S2", "S3", "S3c", "S4", "S4c", "S5", "S5l", "S6", "S7", "S8", "S9"}
+var wantIDs = []string{"S1", "S1o", "S2", "S3", "S3c", "S4", "S4c", "S5", "S5l", "S6", "S6f", "S7", "S7f", "S7b", "S8", "S9"}
 
 func smoke(t *testing.T, cargate string) {
 	t.Helper()
 	out := t.TempDir()
+	// S7 runs when a local S3 server is named (scripts/services.sh env);
+	// the test never starts one itself.
+	s3 := os.Getenv(s3EndpointEnv)
 	rep, err := run(context.Background(), config{
-		profile: "smoke", cargate: cargate, out: out, work: t.TempDir(), seed: 1, refBin: reference(t),
+		profile: "smoke", cargate: cargate, out: out, work: t.TempDir(), seed: 1, refBin: reference(t), s3: s3,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +55,21 @@ func smoke(t *testing.T, cargate string) {
 			t.Errorf("%s: %s", r.sc.ID, r.check)
 		}
 		if r.sc.NotRun != "" {
+			continue
+		}
+		if r.sc.cargateOnly() {
+			// Only cargate has them; S7 also needs an S3 server.
+			wantRun := cargate != aaCandidate && (r.sc.Group != "S7" || s3 != "")
+			switch {
+			case !wantRun && r.cand.ran:
+				t.Errorf("%s ran without cargate or S3: %+v", r.sc.ID, r.cand)
+			case !wantRun && !strings.HasPrefix(r.check, "not run: "):
+				t.Errorf("%s: check %q does not say why it did not run", r.sc.ID, r.check)
+			case wantRun && (!r.cand.ran || r.cand.value <= 0 || r.cand.note != ""):
+				t.Errorf("%s did not measure cargate cleanly: %+v (%s)", r.sc.ID, r.cand, r.check)
+			case wantRun && r.sc.Group == "S7" && r.cand.storage == nil:
+				t.Errorf("%s: no storage read counts from /metrics", r.sc.ID)
+			}
 			continue
 		}
 		if !r.ref.ran || !r.cand.ran || r.ref.value <= 0 || r.cand.value <= 0 {

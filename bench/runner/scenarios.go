@@ -23,6 +23,18 @@ const (
 	checkBody   checkMode = iota // status and body bytes must be identical
 	checkStatus                  // only the status (error bodies are free text)
 	checkLines                   // status, and the body's lines in any order
+	checkClaims                  // cargate only: each body a valid query-result CAR; an unknown multihash 404s
+)
+
+// where says which server a row is measured on.
+type where int
+
+const (
+	onBoth     where = iota // cargate and the reference, back to back
+	onCargate               // the running cargate alone (no reference has the feature)
+	onFresh                 // cargate alone, restarted just before, every request once (a cold pass)
+	onS3                    // a second cargate whose blob store is S3 (versitygw), alone
+	onS3Fresh               // the same, its first requests after start, every request once
 )
 
 // scenario is one row of the table.
@@ -40,6 +52,22 @@ type scenario struct {
 	Long     bool
 	Goal     goal
 	NotRun   string // why the scenario is not run yet; empty when it is
+	On       where  // which server(s); cargate-only rows have no reference figure
+	Group    string // -only selects a row by its ID or its group (S6, S7)
+	// Versus names the row whose cargate figure this cargate-only row is
+	// set against in the second table ("" when the runner measures the
+	// comparison itself, as for S7f), and VersusText says what that is.
+	Versus     string
+	VersusText string
+	Probe404   string // checkClaims: a path that must answer 404
+}
+
+// cargateOnly reports whether the row has no reference figure.
+func (sc scenario) cargateOnly() bool { return sc.On != onBoth }
+
+// selected reports whether -only picks the row.
+func (sc scenario) selected(only map[string]bool) bool {
+	return only == nil || only[sc.ID] || (sc.Group != "" && only[sc.Group])
 }
 
 // goal is a target from issue 5; met is nil where there is none.
@@ -113,10 +141,23 @@ func buildScenarios(set *datagen.Set) []scenario {
 			Check: checkLines},
 		{ID: "S5l", Title: "lookups through the HAMT by path", Unit: reqPerSec, Conc: smallConc,
 			Requests: paths("/ipfs/"+hamt+"/%s", set.HAMT.Names, nil), Expect: 200},
-		{ID: "S6", Title: "indexer lookups (GET /claims), warm and cold", Unit: reqPerSec,
-			NotRun: "not yet run: the indexer's /claims endpoint has not landed"},
-		{ID: "S7", Title: "S1 and S3 served from an S3 blob store", Unit: reqPerSec,
-			NotRun: "not yet run: `cargate import --blob-store s3://…` has not landed"},
+		{ID: "S6", Title: "indexer lookups GET /claims?multihash= (the S2 blocks), warm", Unit: reqPerSec,
+			Conc: smallConc, On: onCargate, Group: "S6", Requests: claimsRequests(set.SmallDir.CIDs),
+			Check: checkClaims, Expect: 200, Probe404: claimsPath(set.Unknown[0]),
+			Versus: "S2", VersusText: "S2: the same blocks by CID (?format=raw)"},
+		{ID: "S6f", Title: "the same, cold: fresh process, each multihash once", Unit: reqPerSec,
+			Conc: smallConc, On: onFresh, Group: "S6", Requests: claimsRequests(set.SmallDir.CIDs),
+			Check: checkClaims, Expect: 200, Probe404: claimsPath(set.Unknown[0]),
+			Versus: "S2", VersusText: "S2: the same blocks by CID (?format=raw)"},
+		{ID: "S7", Title: "S1 from an S3 blob store (versitygw)", Unit: reqPerSec, Conc: smallConc, On: onS3, Group: "S7",
+			Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
+			Versus: "S1", VersusText: "S1: the same from local disk"},
+		{ID: "S7f", Title: "S1 from S3, cold: fresh process, each file once", Unit: reqPerSec, Conc: smallConc,
+			On: onS3Fresh, Group: "S7", Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
+			VersusText: "the same pass from local disk (fresh process)"},
+		{ID: "S7b", Title: fmt.Sprintf("S3 from S3: %s file, 1 stream", size(set.BigFile.Size)), Unit: mbPerSec,
+			Conc: 1, Long: true, On: onS3, Group: "S7", Requests: paths("/ipfs/%s", []string{big}, nil), Expect: 200,
+			Versus: "S3", VersusText: "S3: the same from local disk"},
 		{ID: "S8", Title: "unknown CIDs (404)", Unit: reqPerSec, Conc: smallConc,
 			Requests: paths("/ipfs/%s", set.Unknown, nil), Check: checkStatus, Expect: 404,
 			Goal: goal{"≥ 80,000 req/s", minRate(80000)}},

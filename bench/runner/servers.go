@@ -20,11 +20,16 @@ import (
 
 // server is a gateway process the runner started and must stop.
 type server struct {
-	name   string
-	cmd    *exec.Cmd
-	base   string // http://127.0.0.1:PORT
-	logf   *os.File
-	exited chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	base    string // http://127.0.0.1:PORT
+	metrics string // cargate's /metrics URL; empty for the reference
+	logf    *os.File
+	exited  chan struct{}
+
+	// what restart needs to start the same server again
+	bin, addr, logPath string
+	args, env          []string
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -38,20 +43,23 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startServer runs bin with args, logging to logPath, and waits until
-// GET base/healthz answers 200.
-func startServer(ctx context.Context, name, bin string, args []string, addr, logPath string) (*server, error) {
-	logf, err := os.Create(logPath)
+// startServer runs bin with args (and env, if not nil, as its whole
+// environment), logging to logPath, and waits until GET base/healthz
+// answers 200.
+func startServer(ctx context.Context, name, bin string, args, env []string, addr, logPath string) (*server, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	s := &server{name: name, cmd: cmd, base: "http://" + addr, logf: logf, exited: make(chan struct{})}
+	s := &server{name: name, cmd: cmd, base: "http://" + addr, logf: logf, exited: make(chan struct{}),
+		bin: bin, addr: addr, logPath: logPath, args: args, env: env}
 	go func() { _ = cmd.Wait(); close(s.exited) }()
 	if err := s.waitReady(ctx, 3*time.Minute); err != nil {
 		s.stop()
@@ -61,6 +69,20 @@ func startServer(ctx context.Context, name, bin string, args []string, addr, log
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// restart stops the server and starts a fresh process with the same
+// command line on the same address, so nothing it cached in memory
+// survives (the page cache does).
+func (s *server) restart(ctx context.Context) error {
+	s.stop()
+	ns, err := startServer(ctx, s.name, s.bin, s.args, s.env, s.addr, s.logPath)
+	if err != nil {
+		return err
+	}
+	ns.metrics = s.metrics
+	*s = *ns
+	return nil
+}
 
 func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
@@ -116,11 +138,12 @@ func startReference(ctx context.Context, name, bin, workDir string, set *datagen
 		return nil, err
 	}
 	args := append([]string{"-listen", addr}, set.ServedCARs()...)
-	return startServer(ctx, name, bin, args, addr, filepath.Join(workDir, name+".log"))
+	return startServer(ctx, name, bin, args, nil, addr, filepath.Join(workDir, name+".log"))
 }
 
-// startCargate starts `cargate serve` over an already imported data dir.
-func startCargate(ctx context.Context, bin, dataDir, workDir string) (*server, error) {
+// startCargate starts `cargate serve` over an already imported data dir,
+// with extra flags and env (nil: the runner's) when given.
+func startCargate(ctx context.Context, name, bin, dataDir, workDir string, extra, env []string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -129,8 +152,12 @@ func startCargate(ctx context.Context, bin, dataDir, workDir string) (*server, e
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", maddr}
-	return startServer(ctx, "cargate", bin, args, addr, filepath.Join(workDir, "cargate.log"))
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", maddr}, extra...)
+	s, err := startServer(ctx, name, bin, args, env, addr, filepath.Join(workDir, name+".log"))
+	if err == nil {
+		s.metrics = "http://" + maddr + "/metrics"
+	}
+	return s, err
 }
 
 // importResult is one timed import run.
@@ -144,7 +171,14 @@ type importResult struct {
 // timedRun runs a command to completion and reports its stdout lines, wall
 // time, CPU time and peak RSS (from the kernel's rusage of the child).
 func timedRun(ctx context.Context, bin string, args ...string) (*importResult, error) {
+	return timedRunEnv(ctx, nil, bin, args...)
+}
+
+// timedRunEnv is timedRun with env (nil: the runner's) as the child's
+// environment.
+func timedRunEnv(ctx context.Context, env []string, bin string, args ...string) (*importResult, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
