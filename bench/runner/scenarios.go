@@ -30,11 +30,11 @@ const (
 type where int
 
 const (
-	onBoth     where = iota // cargate and the reference, back to back
-	onCargate               // the running cargate alone (no reference has the feature)
-	onFresh                 // cargate alone, restarted just before, every request once (a cold pass)
-	onS3                    // a second cargate whose blob store is S3 (versitygw), alone
-	onS3Fresh               // the same, its first requests after start, every request once
+	onBoth    where = iota // cargate and the reference, back to back
+	onCargate              // the running cargate alone (no reference has the feature)
+	onFresh                // cargate alone, restarted just before, every request once (a cold pass)
+	onS3                   // a second cargate whose blob store is S3 (versitygw), alone
+	onS3Fresh              // the same, its first requests after start, every request once
 )
 
 // scenario is one row of the table.
