@@ -8,7 +8,15 @@
 // back in the same ranged read and wait in a bounded read-ahead buffer. A
 // Locator answer covers a whole DAG index, so after the first block of a
 // DAG the rest are located from memory. Concurrent requests for a block
-// already being read wait for that read.
+// already being read wait for that read. Read-ahead happens only on
+// sequential access (a block starting where its shard's last read ended),
+// and when a reader takes the first read-ahead block the next span is
+// fetched in the background (pipelining), all within Config.ReadAheadBytes.
+//
+// A read that fails part-way (reset, stall, short body) is retried from
+// the first block not yet verified, with backoff and jitter; a source that
+// serves a wrong block or lacks the shard is skipped for the rest of the
+// read, and the next location is tried.
 //
 // # Errors
 //

@@ -38,7 +38,7 @@ type Config struct {
 // Defaults for Config.
 const (
 	DefaultMaxGap             = 64 << 10
-	DefaultMaxSpan            = 8 << 20
+	DefaultMaxSpan            = 8<<20 + 64<<10 // eight 1 MiB chunks with their CAR section headers
 	DefaultBlockCacheBytes    = 128 << 20
 	DefaultReadAheadBytes     = 64 << 20
 	DefaultLocationCacheBytes = 64 << 20
