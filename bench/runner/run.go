@@ -75,7 +75,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	scenarios := buildScenarios(set)
+	scenarios := buildScenarios(set, p)
 	var later []scenario // rows that restart cargate or need a second one
 	for _, sc := range scenarios {
 		if !sc.selected(cfg.only) {
