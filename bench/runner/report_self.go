@@ -42,12 +42,16 @@ func (rep *report) selfTable() string {
 // selfNotes says what the S6 and S7 figures do and do not include.
 func (rep *report) selfNotes() string {
 	var b strings.Builder
+	var sizes []string
 	for _, r := range rep.rows {
 		if r.sc.Check == checkClaims && r.cand.res != nil && r.cand.res.Requests > 0 {
-			fmt.Fprintf(&b, "\n%s answers averaged %.1f KB: the claims and the whole sharded DAG index of the "+
-				"directory the block is in, as Storacha's format has it.", r.sc.ID,
-				float64(r.cand.res.Bytes)/float64(r.cand.res.Requests)/1e3)
+			sizes = append(sizes, fmt.Sprintf("%.1f KB (%s)", float64(r.cand.res.Bytes)/float64(r.cand.res.Requests)/1e3, r.sc.ID))
 		}
+	}
+	if len(sizes) > 0 {
+		fmt.Fprintf(&b, "\n`/claims` answers averaged %s: each holds the claims and the whole sharded DAG index "+
+			"of the directory the block is in, as Storacha's query-result format has it; S2 sends the 4 KiB block.\n",
+			strings.Join(sizes, ", "))
 	}
 	b.WriteString("\nS7 rows read through the S3 API (signed, path-style GetObject with Range) from versitygw on " +
 		"loopback, whose objects sit on the same local disk: they show the data plane's request pattern and " +
