@@ -13,16 +13,18 @@ import (
 )
 
 // plots draws the latency distributions of S1 and S3, both gateways and
-// both variants of each, as percentile plots.
+// both variants of each, and the same served from S3 (S7, S7b; a third
+// colour), as percentile plots.
 func (rep *report) plots(dir string) error {
 	var errs []error
 	for _, fig := range []struct {
-		file  string
-		title string
-		ids   []string
+		file   string
+		title  string
+		ids    []string
+		fromS3 string
 	}{
-		{"s1-latency.png", "S1: 4 KiB files by path", []string{"S1", "S1o"}},
-		{"s3-latency.png", "S3: large file", []string{"S3", "S3c"}},
+		{"s1-latency.png", "S1: 4 KiB files by path", []string{"S1", "S1o"}, "S7"},
+		{"s3-latency.png", "S3: large file", []string{"S3", "S3c"}, "S7b"},
 	} {
 		var series []curve
 		for _, r := range rep.rows {
@@ -36,6 +38,9 @@ func (rep *report) plots(dir string) error {
 				if r.ref.res != nil {
 					series = append(series, curve{"reference " + r.sc.Title, r.ref.res.Latency, 1, variant})
 				}
+			}
+			if r.sc.ID == fig.fromS3 && r.cand.res != nil {
+				series = append(series, curve{"cargate " + r.sc.Title, r.cand.res.Latency, 2, 0})
 			}
 		}
 		if len(series) > 0 {
