@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -63,8 +62,8 @@ func (m mappedBlockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 
 type streamKey struct{}
 
-// stream tracks whether a response's headers are out and whether a block
-// read failed after that.
+// stream tracks whether boxo has committed to a response (chosen its
+// status) and whether a block read failed after that.
 type stream struct {
 	wroteHeader atomic.Bool
 	failed      atomic.Bool
@@ -80,47 +79,13 @@ func streamFailed(ctx context.Context, err error) {
 	s.failed.Store(true)
 }
 
-// withStreamAbort aborts the connection (never a clean end) when a block
-// read fails once a response's headers are out: a client must not take a
-// truncated file or CAR for a whole one.
-func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &stream{}
-		aw := &abortWriter{ResponseWriter: w, s: s, log: log, r: r}
-		next.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), streamKey{}, s)))
-		aw.abortIfFailed()
-	})
-}
-
-type abortWriter struct {
-	http.ResponseWriter
-	s   *stream
-	log *slog.Logger
-	r   *http.Request
-}
-
-func (a *abortWriter) WriteHeader(code int) {
-	a.s.wroteHeader.Store(true)
-	a.ResponseWriter.WriteHeader(code)
-}
-
-func (a *abortWriter) Write(b []byte) (int, error) {
-	a.abortIfFailed()
-	a.s.wroteHeader.Store(true)
-	return a.ResponseWriter.Write(b)
-}
-
-func (a *abortWriter) abortIfFailed() {
-	if a.s.failed.Load() {
-		a.log.Warn("aborting response after a read failure", "path", a.r.URL.Path, "err", a.s.err.Load())
-		panic(http.ErrAbortHandler)
+// failureStatus is the status and plain message for a read that failed
+// after boxo chose its status but before any of it was sent: the content
+// was found but cannot be served whole.
+func failureStatus(err error) (int, string) {
+	var sc *boxogw.ErrorStatusCode
+	if errors.As(mapError(cid.Undef, err), &sc) {
+		return sc.StatusCode, sc.Err.Error()
 	}
+	return http.StatusBadGateway, "content is incomplete: a block could not be read"
 }
-
-func (a *abortWriter) Flush() {
-	if f, ok := a.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (a *abortWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }

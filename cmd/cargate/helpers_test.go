@@ -80,8 +80,15 @@ func freeAddr(t *testing.T) string {
 // startServe starts `cargate serve` on free ports and waits for /healthz.
 func startServe(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startRole(t, "serve", dataDir, extra...)
+}
+
+// startRole starts a serving command (serve, indexer, gateway) on free
+// ports and waits for /healthz.
+func startRole(t *testing.T, role, dataDir string, extra ...string) *server {
+	t.Helper()
 	addr := freeAddr(t)
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", freeAddr(t), "--log-format", "json"}, extra...)
+	args := append([]string{role, "--data-dir", dataDir, "--listen", addr, "--metrics-listen", freeAddr(t), "--log-format", "json"}, extra...)
 	cmd := exec.Command(binPath, args...)
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
@@ -101,7 +108,7 @@ func startServe(t *testing.T, dataDir string, extra ...string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("cargate serve did not become healthy; log:\n%s", logBuf)
+	t.Fatalf("cargate %s did not become healthy; log:\n%s", role, logBuf)
 	return nil
 }
 

@@ -15,6 +15,9 @@ import (
 // Dir is a Store over a local directory: the embedded default.
 type Dir struct {
 	root string
+	// publicURL, when set, is the base URL another server publishes the
+	// directory at; location claims then name it instead of file URLs.
+	publicURL string
 }
 
 var _ Store = (*Dir)(nil)
@@ -132,9 +135,12 @@ func (d *Dir) Stat(ctx context.Context, key string) (int64, error) {
 	return fi.Size(), nil
 }
 
-// URL is a file:// URL; it is readable by this machine only, which is what
-// the embedded default serves.
+// URL is the public URL of key when the directory is published, else a
+// file:// URL, readable by this machine only (the embedded default).
 func (d *Dir) URL(key string) string {
+	if d.publicURL != "" {
+		return d.publicURL + "/" + key
+	}
 	u := url.URL{Scheme: "file", Path: d.root + "/" + key}
 	return u.String()
 }

@@ -12,6 +12,7 @@ import (
 //
 //	/var/lib/cargate/blobs                 a local directory (NewDir)
 //	file:///var/lib/cargate/blobs          the same
+//	file:///var/lib/cargate/blobs?public-url=https://blobs.example   a directory another server publishes
 //	s3://bucket                            an S3 bucket, AWS credentials and region from the environment
 //	s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1&path-style=true&public-url=https://cdn.example/blobs
 //
@@ -30,9 +31,24 @@ func Open(ctx context.Context, spec string) (Store, error) {
 	case strings.HasPrefix(spec, "file://"):
 		u, err := url.Parse(spec)
 		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
-			return nil, fmt.Errorf("blob store spec %q: want file:///absolute/path", spec)
+			return nil, fmt.Errorf("blob store spec %q: want file:///absolute/path[?public-url=…]", spec)
 		}
-		return NewDir(u.Path)
+		for k := range u.Query() {
+			if k != "public-url" {
+				return nil, fmt.Errorf("blob store spec %q: unknown parameter %q (a directory takes only public-url)", spec, k)
+			}
+		}
+		d, err := NewDir(u.Path)
+		if err != nil {
+			return nil, err
+		}
+		if pub := u.Query().Get("public-url"); pub != "" {
+			if pu, err := url.Parse(pub); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+				return nil, fmt.Errorf("blob store spec %q: public-url must be an http(s) URL", spec)
+			}
+			d.publicURL = strings.TrimSuffix(pub, "/")
+		}
+		return d, nil
 	case strings.Contains(spec, "://"):
 		scheme, _, _ := strings.Cut(spec, "://")
 		return nil, fmt.Errorf("blob store spec %q: unsupported scheme %q (want a directory path or s3://)", spec, scheme)
