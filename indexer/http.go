@@ -79,7 +79,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 func (a *API) OpsRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", a.root)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /readyz", a.Readyz)
 }
 
 func (a *API) root(w http.ResponseWriter, r *http.Request) {
@@ -90,9 +90,9 @@ func (a *API) root(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readyz reports each dependency; 503 when a required one is down,
+// Readyz reports each dependency; 503 when a required one is down,
 // "degraded" when only optional ones are.
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+func (a *API) Readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := "ready", http.StatusOK

@@ -224,6 +224,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("only-if-cached held: %d, want 200", resp.StatusCode)
 		}
 	})
+	t.Run("health", func(t *testing.T) {
+		resp, body := fetch(t, "GET", s.url+"/readyz")
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"status":"ready"`)) || !bytes.Contains(body, []byte("claim store")) {
+			t.Errorf("/readyz: %d %s", resp.StatusCode, body)
+		}
+		resp, _ = fetch(t, "GET", s.url+"/healthz")
+		if resp.StatusCode != 200 {
+			t.Errorf("/healthz: %d", resp.StatusCode)
+		}
+	})
 	t.Run("cidv0", func(t *testing.T) {
 		c, _ := cid.Decode(root)
 		// Our imports are CIDv1; a CIDv0 form of a dag-pb sha2-256 CID names the same block.

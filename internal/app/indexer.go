@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,15 +126,15 @@ func indexerAPI(n *node) (*indexer.API, error) {
 	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: n.cfg.Indexer.PublicURL, Checks: checks}, n.reg, n.log)
 }
 
-// mountIndexer adds the indexer's HTTP API to mux (serve's /healthz and
-// /readyz stay serve's own).
-func mountIndexer(mux *http.ServeMux, n *node) error {
+// mountIndexer adds the indexer's HTTP API to mux and returns its
+// readiness handler (claim store, Redis), which serve answers /readyz with.
+func mountIndexer(mux *http.ServeMux, n *node) (http.HandlerFunc, error) {
 	api, err := indexerAPI(n)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	api.Routes(mux)
-	return nil
+	return api.Readyz, nil
 }
 
 // ServeIndexer runs the indexer role alone until ctx ends, then drains
@@ -172,7 +173,7 @@ func ServeGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 		return err
 	}
 	defer n.stop()
-	return serveGateway(ctx, cfg, n, http.NewServeMux())
+	return serveGateway(ctx, cfg, n, http.NewServeMux(), indexerReachable(cfg.Indexer.URL))
 }
 
 // gatewayNode is what a gateway-only process builds: a resolver over an
@@ -240,4 +241,20 @@ func runUntilDone(ctx context.Context, cfg *config.Config, servers []listening, 
 		errs = append(errs, s.srv.Shutdown(sctx))
 	}
 	return errors.Join(errs...)
+}
+
+// indexerReachable is a gateway's readiness: its indexer answers /healthz.
+func indexerReachable(base string) http.HandlerFunc {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(w http.ResponseWriter, r *http.Request) {
+		resp, err := client.Get(strings.TrimSuffix(base, "/") + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err != nil || resp.StatusCode != http.StatusOK {
+			http.Error(w, "unavailable: the indexer at "+base+" does not answer", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}
 }

@@ -27,16 +27,17 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer n.stop()
 	mux := http.NewServeMux()
-	if err := mountIndexer(mux, n); err != nil {
+	ready, err := mountIndexer(mux, n)
+	if err != nil {
 		return err
 	}
-	return serveGateway(ctx, cfg, n, mux)
+	return serveGateway(ctx, cfg, n, mux, ready)
 }
 
 // serveGateway serves the gateway over n's resolver on mux, beside what
 // the caller mounted there, with egress accounting and metrics, until ctx
-// ends; then it drains in-flight requests.
-func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.ServeMux) error {
+// ends; then it drains in-flight requests. ready answers /readyz.
+func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.ServeMux, ready http.HandlerFunc) error {
 	gw, err := gateway.New(gateway.Config{
 		SubdomainHosts:   splitList(cfg.SubdomainHosts),
 		RetrievalTimeout: cfg.RetrievalTimeout,
@@ -45,7 +46,7 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 		return err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
+	mux.HandleFunc("GET /readyz", ready)
 	mux.Handle("/", gw)
 	withEgress, err := startEgress(ctx, cfg, n)
 	if err != nil {
