@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/cache"
 	"github.com/storacha/go-ucanto/principal/signer"
 )
 
@@ -44,7 +46,17 @@ type API struct {
 	cfg     APIConfig
 	log     *slog.Logger
 	routing http.Handler
+	// answers keeps encoded GET /claims answers for a short while: an
+	// answer carries whole indexes, and encoding it is most of its cost.
+	answers *cache.Local[[]byte]
 }
+
+// Answer cache bounds: a reused answer is at most AnswerTTL old, and
+// never outlives a claim stored in this process.
+const (
+	DefaultAnswerCacheBytes = 64 << 20
+	AnswerTTL               = 30 * time.Second
+)
 
 // NewAPI returns the HTTP API of svc. reg takes the delegated-routing
 // server's metrics; it may be nil.
@@ -52,7 +64,11 @@ func NewAPI(svc *Service, cfg APIConfig, reg prometheus.Registerer, log *slog.Lo
 	if cfg.RoutingTimeout <= 0 {
 		cfg.RoutingTimeout = 30 * time.Second
 	}
-	a := &API{svc: svc, cfg: cfg, log: log}
+	answers, err := cache.NewLocal[[]byte]("indexer_answers", DefaultAnswerCacheBytes, reg)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{svc: svc, cfg: cfg, log: log, answers: answers}
 	r, err := a.routingHandler(reg)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
@@ -84,18 +85,20 @@ func (a *API) getClaims(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, err)
 		return
 	}
-	res, err := a.svc.Query(r.Context(), q)
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	enc, err := EncodeResult(res)
-	if err != nil {
-		writeError(w, r, a.log, err)
-		return
-	}
-	// Buffer so that an encoding failure is still an error status.
-	body, err := io.ReadAll(enc)
+	key := fmt.Sprintf("%d\x00%s", a.svc.Generation(), r.URL.RawQuery)
+	body, err := a.answers.GetOrLoad(r.Context(), key, func(ctx context.Context) ([]byte, int64, time.Duration, error) {
+		res, err := a.svc.Query(ctx, q)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		enc, err := EncodeResult(res)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		// Buffered, so that an encoding failure is still an error status.
+		body, err := io.ReadAll(enc)
+		return body, int64(len(body) + len(key)), AnswerTTL, err
+	})
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return

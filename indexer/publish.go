@@ -70,6 +70,7 @@ func (s *Service) put(ctx context.Context, d delegation.Delegation, c *Claim) er
 		return fmt.Errorf("store claim: %w", err)
 	}
 	s.forget(keys)
+	s.gen.Add(1)
 	return nil
 }
 

@@ -54,6 +54,9 @@ type Query struct {
 type Index struct {
 	Digest multihash.Multihash
 	View   blobindex.ShardedDagIndexView
+	// Bytes, when known, is the index blob itself (it hashes to Digest),
+	// so answers carry it without archiving View again.
+	Bytes []byte
 }
 
 // Result holds what a query found.
@@ -159,21 +162,21 @@ func (s *Service) loadIndex(ctx context.Context, digest multihash.Multihash) (In
 	if err != nil {
 		return Index{}, nil, err
 	}
-	view, err := s.indexes.GetOrLoad(ctx, string(digest), func(ctx context.Context) (blobindex.ShardedDagIndexView, int64, time.Duration, error) {
+	idx, err := s.indexes.GetOrLoad(ctx, string(digest), func(ctx context.Context) (Index, int64, time.Duration, error) {
 		b, err := s.readVerified(ctx, digest, locs)
 		if err != nil {
-			return nil, 0, 0, err
+			return Index{}, 0, 0, err
 		}
 		v, err := blobindex.Extract(bytes.NewReader(b))
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("decode index: %w", err)
+			return Index{}, 0, 0, fmt.Errorf("decode index: %w", err)
 		}
-		return v, int64(len(b)) * 4, 0, nil
+		return Index{Digest: digest, View: v, Bytes: b}, int64(len(b)) * 5, 0, nil
 	})
 	if err != nil {
 		return Index{}, nil, err
 	}
-	return Index{Digest: digest, View: view}, locs, nil
+	return idx, locs, nil
 }
 
 func (s *Service) locations(ctx context.Context, digest multihash.Multihash) ([]*Claim, error) {

@@ -54,7 +54,7 @@ func EncodeResult(res *Result) (io.Reader, error) {
 	var blocks []ucipld.Block
 	indexLinks := make(map[string]cid.Cid, len(ctxIDs))
 	for _, k := range ctxIDs {
-		b, err := indexBlock(res.Indexes[k].View)
+		b, err := indexBlock(res.Indexes[k])
 		if err != nil {
 			return nil, err
 		}
@@ -95,14 +95,16 @@ func EncodeResult(res *Result) (io.Reader, error) {
 
 // indexBlock archives an index and addresses the bytes as a CAR-codec
 // sha2-256 CID, as Storacha's service does.
-func indexBlock(v blobindex.ShardedDagIndexView) (ucipld.Block, error) {
-	ar, err := v.Archive()
-	if err != nil {
-		return nil, fmt.Errorf("archive index: %w", err)
-	}
-	data, err := io.ReadAll(ar)
-	if err != nil {
-		return nil, fmt.Errorf("archive index: %w", err)
+func indexBlock(idx Index) (ucipld.Block, error) {
+	data := idx.Bytes
+	if data == nil {
+		ar, err := idx.View.Archive()
+		if err != nil {
+			return nil, fmt.Errorf("archive index: %w", err)
+		}
+		if data, err = io.ReadAll(ar); err != nil {
+			return nil, fmt.Errorf("archive index: %w", err)
+		}
 	}
 	c, err := cid.Prefix{Version: 1, Codec: uint64(multicodec.Car), MhType: multihash.SHA2_256, MhLength: -1}.Sum(data)
 	if err != nil {
@@ -186,7 +188,7 @@ func DecodeResult(r io.Reader) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: index %s: %w", ErrBadInput, l, err)
 		}
-		res.Indexes[k] = Index{Digest: l.Hash(), View: v}
+		res.Indexes[k] = Index{Digest: l.Hash(), View: v, Bytes: b.Bytes()}
 	}
 	return res, nil
 }

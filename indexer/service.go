@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/storacha/go-libstoracha/blobindex"
 	"github.com/storacha/go-ucanto/core/delegation"
 	"github.com/storacha/go-ucanto/principal"
 
@@ -54,7 +54,8 @@ type Service struct {
 	blobs   blobstore.URLReader
 	cfg     Config
 	claims  *cache.Local[[]*Claim]
-	indexes *cache.Local[blobindex.ShardedDagIndexView]
+	indexes *cache.Local[Index]
+	gen     atomic.Uint64 // bumped by every stored claim
 	log     *slog.Logger
 }
 
@@ -78,12 +79,16 @@ func New(id principal.Signer, store claimstore.Store, remote []ClaimFinder, blob
 	if err != nil {
 		return nil, err
 	}
-	indexes, err := cache.NewLocal[blobindex.ShardedDagIndexView]("indexer_indexes", cfg.IndexCacheBytes, reg)
+	indexes, err := cache.NewLocal[Index]("indexer_indexes", cfg.IndexCacheBytes, reg)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{id: id, store: store, remote: remote, blobs: blobs, cfg: cfg, claims: claims, indexes: indexes, log: log}, nil
 }
+
+// Generation changes whenever a claim is stored in this process: answers
+// computed under one generation may be reused while it lasts.
+func (s *Service) Generation() uint64 { return s.gen.Load() }
 
 // ID is the service's signer.
 func (s *Service) ID() principal.Signer { return s.id }
