@@ -39,8 +39,8 @@ type Config struct {
 const (
 	DefaultMaxGap             = 64 << 10
 	DefaultMaxSpan            = 8<<20 + 64<<10 // eight 1 MiB chunks with their CAR section headers
-	DefaultBlockCacheBytes    = 128 << 20
-	DefaultReadAheadBytes     = 64 << 20
+	DefaultBlockCacheBytes    = 64 << 20
+	DefaultReadAheadBytes     = 32 << 20
 	DefaultLocationCacheBytes = 64 << 20
 	DefaultNegativeTTL        = 5 * time.Second
 	DefaultReadTimeout        = 30 * time.Second

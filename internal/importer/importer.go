@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
@@ -81,32 +82,56 @@ func (im *Importer) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, erro
 		return nil, err
 	}
 	defer sw.cleanup()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		at := cr.n
-		blk, err := br.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: CAR section at byte %d: %w", ErrBadInput, at, err)
-		}
-		if err := verifyBlock(blk.Cid(), blk.RawData()); err != nil {
-			return nil, fmt.Errorf("%w: block %s at byte %d: %w", ErrBadInput, blk.Cid(), at, err)
-		}
+	// Reading and verifying run in one goroutine, writing and hashing the
+	// shards in this one, so an import uses two cores.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	verified := make(chan blocks.Block, 64)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(verified)
+		readErr <- readVerified(ctx, br, cr, verified)
+	}()
+	for blk := range verified {
 		if err := sw.add(blk.Cid(), blk.RawData()); err != nil {
+			cancel()
+			for range verified {
+			}
 			return nil, err
 		}
 		if im.Progress != nil {
 			im.Progress(len(blk.RawData()))
 		}
 	}
+	if err := <-readErr; err != nil {
+		return nil, err
+	}
 	if err := im.commit(ctx, sw, br.Roots); err != nil {
 		return nil, err
 	}
 	return br.Roots, nil
+}
+
+// readVerified sends each block of br, checked against its CID, to out.
+func readVerified(ctx context.Context, br *carv2.BlockReader, cr *countingReader, out chan<- blocks.Block) error {
+	for {
+		at := cr.n
+		blk, err := br.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: CAR section at byte %d: %w", ErrBadInput, at, err)
+		}
+		if err := verifyBlock(blk.Cid(), blk.RawData()); err != nil {
+			return fmt.Errorf("%w: block %s at byte %d: %w", ErrBadInput, blk.Cid(), at, err)
+		}
+		select {
+		case out <- blk:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 type countingReader struct {
