@@ -27,6 +27,13 @@ type Store interface {
 	URL(key string) string
 }
 
+// FileMover is a Store that can take in a finished local file by moving
+// it rather than copying its bytes (a directory store on the same file
+// system). The file must not be used by the caller afterwards.
+type FileMover interface {
+	PutFile(ctx context.Context, key, path string) error
+}
+
 // Key is the carpark layout key of a blob: <b58 multihash>/<b58 multihash>.blob.
 func Key(digest multihash.Multihash) string {
 	s := base58.Encode(digest)

@@ -20,7 +20,10 @@ type Dir struct {
 	publicURL string
 }
 
-var _ Store = (*Dir)(nil)
+var (
+	_ Store     = (*Dir)(nil)
+	_ FileMover = (*Dir)(nil)
+)
 
 // NewDir returns a Store keeping blobs under root, creating it if needed.
 func NewDir(root string) (*Dir, error) {
@@ -76,6 +79,38 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) erro
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return err
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// PutFile moves a finished file into place as key, durably (the file and
+// its directory are fsynced). If key exists the file is left as it is.
+// Across file systems it falls back to copying.
+func (d *Dir) PutFile(ctx context.Context, key, src string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(src, p); err != nil {
+		fi, serr := f.Stat()
+		if serr != nil {
+			return err
+		}
+		return d.Put(ctx, key, f, fi.Size()) // e.g. EXDEV: another file system
 	}
 	return syncDir(filepath.Dir(p))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,6 +138,32 @@ func (i *instrumented) Put(ctx context.Context, key string, r io.Reader, size in
 	err := i.Store.Put(ctx, key, r, size)
 	i.m.observe(i.backend, "put", start, err)
 	return err
+}
+
+// PutFile forwards to the store's FileMover, or copies the file.
+func (i *instrumented) PutFile(ctx context.Context, key, path string) error {
+	start := time.Now()
+	var err error
+	if m, ok := i.Store.(FileMover); ok {
+		err = m.PutFile(ctx, key, path)
+	} else {
+		err = putByCopy(ctx, i.Store, key, path)
+	}
+	i.m.observe(i.backend, "put", start, err)
+	return err
+}
+
+func putByCopy(ctx context.Context, s Store, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, f, fi.Size())
 }
 
 func (i *instrumented) ReadRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {

@@ -179,11 +179,7 @@ func (im *Importer) commit(ctx context.Context, sw *shardWriter, roots []cid.Cid
 	}
 	var claims []delegation.Delegation
 	for _, s := range shards {
-		rd, err := s.reader()
-		if err != nil {
-			return err
-		}
-		loc, err := im.storeBlob(ctx, s.digest, rd, s.size)
+		loc, err := im.storeShard(ctx, s)
 		if err != nil {
 			return err
 		}
@@ -239,12 +235,36 @@ func (im *Importer) storeIndex(ctx context.Context, root cid.Cid, view blobindex
 	return []delegation.Delegation{loc, idx}, nil
 }
 
+// storeShard stores a finished shard durably, moving its file into a
+// store that can take files, and returns a location claim for it.
+func (im *Importer) storeShard(ctx context.Context, s *shard) (delegation.Delegation, error) {
+	mover, ok := im.blobs.(blobstore.FileMover)
+	if !ok {
+		rd, err := s.reader()
+		if err != nil {
+			return nil, err
+		}
+		return im.storeBlob(ctx, s.digest, rd, s.size)
+	}
+	key := blobstore.Key(s.digest)
+	if err := mover.PutFile(ctx, key, s.f.Name()); err != nil {
+		return nil, fmt.Errorf("store blob %s: %w", key, err)
+	}
+	return im.locationClaim(s.digest)
+}
+
 // storeBlob stores a blob durably and returns a location claim for it.
 func (im *Importer) storeBlob(ctx context.Context, digest multihash.Multihash, r io.Reader, size int64) (delegation.Delegation, error) {
 	key := blobstore.Key(digest)
 	if err := im.blobs.Put(ctx, key, r, size); err != nil {
 		return nil, fmt.Errorf("store blob %s: %w", key, err)
 	}
+	return im.locationClaim(digest)
+}
+
+// locationClaim signs a location claim for a stored blob.
+func (im *Importer) locationClaim(digest multihash.Multihash) (delegation.Delegation, error) {
+	key := blobstore.Key(digest)
 	u, err := url.Parse(im.blobs.URL(key))
 	if err != nil {
 		return nil, fmt.Errorf("blob URL: %w", err)
