@@ -62,6 +62,14 @@ func runLater(ctx context.Context, cfg config, p profile, set *datagen.Set, late
 	var rows []row
 	var s3rows []scenario
 	for _, sc := range later {
+		if sc.On == onNoEgress {
+			r, err := measureEgressCost(ctx, p, sc, cand, ref, done)
+			if err != nil {
+				return rows, err
+			}
+			rows = append(rows, r)
+			continue
+		}
 		if sc.On != onFresh {
 			s3rows = append(s3rows, sc)
 			continue
@@ -81,6 +89,30 @@ func runLater(ctx context.Context, cfg config, p profile, set *datagen.Set, late
 	}
 	s3rs, err := runS3Rows(ctx, cfg, p, set, s3rows, cand, ref, scratch, append(slices.Clone(done), rows...))
 	return append(rows, s3rs...), err
+}
+
+// measureEgressCost measures sc on a restarted cargate with egress
+// accounting on, then on one with it off, back to back, and restores the
+// original command line.
+func measureEgressCost(ctx context.Context, p profile, sc scenario, cand, ref *server, done []row) (row, error) {
+	args := slices.Clone(cand.args)
+	log.Printf("%s: egress on, then off, each on a restarted cargate", sc.ID)
+	if err := cand.restart(ctx); err != nil {
+		return row{sc: sc}, err
+	}
+	on, err := measureOne(ctx, cand, sc, p.warmup, p.duration, 0, false)
+	if err != nil {
+		return row{sc: sc}, err
+	}
+	if err := cand.restartWith(ctx, append(slices.Clone(args), "--egress=false")); err != nil {
+		return row{sc: sc}, err
+	}
+	r, err := measureAlone(ctx, p, sc, cand, ref, done)
+	r.versus = on
+	if rerr := cand.restartWith(ctx, args); err == nil {
+		err = rerr
+	}
+	return r, err
 }
 
 // runS3Rows imports the small directory and the large file into a fresh

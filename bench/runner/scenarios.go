@@ -30,11 +30,12 @@ const (
 type where int
 
 const (
-	onBoth    where = iota // cargate and the reference, back to back
-	onCargate              // the running cargate alone (no reference has the feature)
-	onFresh                // cargate alone, restarted just before, every request once (a cold pass)
-	onS3                   // a second cargate whose blob store is S3 (versitygw), alone
-	onS3Fresh              // the same, its first requests after start, every request once
+	onBoth     where = iota // cargate and the reference, back to back
+	onCargate               // the running cargate alone (no reference has the feature)
+	onFresh                 // cargate alone, restarted just before, every request once (a cold pass)
+	onS3                    // a second cargate whose blob store is S3 (versitygw), alone
+	onS3Fresh               // the same, its first requests after start, every request once
+	onNoEgress              // cargate restarted with egress accounting off, against itself with it on
 )
 
 // scenario is one row of the table.
@@ -128,6 +129,9 @@ func buildScenarios(set *datagen.Set, p profile) []scenario {
 			RateOf: "S1", Factor: 0.8,
 			Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
 			Goal: goal{text: "p99 < 5 ms", met: func(c, _ *measure) bool { return c.p99 < 5*time.Millisecond }}},
+		{ID: "S1e", Title: "S1 with egress accounting off (its cost: 1 − on/off)", Unit: reqPerSec, Conc: smallConc,
+			On: onNoEgress, Group: "S1e", Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
+			VersusText: "the same, egress on, measured just before on a restarted cargate"},
 		{ID: "S2", Title: "raw 4 KiB blocks by CID (?format=raw)", Unit: reqPerSec, Conc: smallConc,
 			Requests: paths("/ipfs/%s?format=raw", set.SmallDir.CIDs, nil), Expect: 200,
 			Goal: goal{"≥ 60,000 req/s", minRate(60000)}},

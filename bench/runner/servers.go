@@ -74,8 +74,13 @@ func (s *server) pid() int { return s.cmd.Process.Pid }
 // command line on the same address, so nothing it cached in memory
 // survives (the page cache does).
 func (s *server) restart(ctx context.Context) error {
+	return s.restartWith(ctx, s.args)
+}
+
+// restartWith is restart with another command line (kept for later restarts).
+func (s *server) restartWith(ctx context.Context, args []string) error {
 	s.stop()
-	ns, err := startServer(ctx, s.name, s.bin, s.args, s.env, s.addr, s.logPath)
+	ns, err := startServer(ctx, s.name, s.bin, args, s.env, s.addr, s.logPath)
 	if err != nil {
 		return err
 	}
