@@ -297,24 +297,72 @@ func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got ma
 	br := bufReaders.Get().(*bufio.Reader)
 	br.Reset(rc)
 	defer func() { br.Reset(nil); bufReaders.Put(br) }()
+	// Each block is hashed while the next one is read (for blocks large
+	// enough to be worth a goroutine), so a stream is verified on one core
+	// while it is read on another. Blocks enter got strictly in order.
+	var prev *pendingBlock
+	settle := func() error {
+		if prev == nil {
+			return nil
+		}
+		p := prev
+		prev = nil
+		if err := <-p.done; err != nil {
+			r.m.verifyFailures.Inc()
+			r.log.Warn("stored block failed verification", "url", src.URL, "offset", src.Offset+p.sp.off, "err", err)
+			return fmt.Errorf("read %s: %w", src.URL, err)
+		}
+		got[p.sp.key] = p.data
+		return nil
+	}
 	pos := first.off
 	for i, sp := range want {
-		if _, err := br.Discard(int(sp.off - pos)); err != nil {
-			return i, fmt.Errorf("read %s: %w", src.URL, noEOF(err))
-		}
-		b := make([]byte, sp.len)
-		if _, err := io.ReadFull(br, b); err != nil {
-			return i, fmt.Errorf("read %s: %w", src.URL, noEOF(err))
-		}
-		if err := verify(sp.key, b); err != nil {
-			r.m.verifyFailures.Inc()
-			r.log.Warn("stored block failed verification", "url", src.URL, "offset", src.Offset+sp.off, "err", err)
+		b, err := readBlock(br, sp, pos)
+		if err != nil {
+			if verr := settle(); verr != nil {
+				return i - 1, verr
+			}
 			return i, fmt.Errorf("read %s: %w", src.URL, err)
 		}
-		got[sp.key] = b
+		p := &pendingBlock{sp: sp, data: b, done: make(chan error, 1)}
+		if sp.len >= parallelVerifyBytes {
+			go func() { p.done <- verify(sp.key, b) }()
+		} else {
+			p.done <- verify(sp.key, b)
+		}
+		if err := settle(); err != nil {
+			<-p.done
+			return i - 1, err
+		}
+		prev = p
 		pos = sp.off + sp.len
 	}
+	if err := settle(); err != nil {
+		return len(want) - 1, err
+	}
 	return len(want), nil
+}
+
+// parallelVerifyBytes is the smallest block hashed beside the next read.
+const parallelVerifyBytes = 64 << 10
+
+// pendingBlock is a block read and being verified.
+type pendingBlock struct {
+	sp   span
+	data []byte
+	done chan error
+}
+
+// readBlock reads sp's bytes, skipping the gap from pos.
+func readBlock(br *bufio.Reader, sp span, pos int64) ([]byte, error) {
+	if _, err := br.Discard(int(sp.off - pos)); err != nil {
+		return nil, noEOF(err)
+	}
+	b := make([]byte, sp.len)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, noEOF(err)
+	}
+	return b, nil
 }
 
 func noEOF(err error) error {
