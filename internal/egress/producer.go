@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -68,11 +67,8 @@ func countBacklog(dir string) int64 {
 // when the spool is at its bound (the event is dropped and counted).
 func (p *Producer) Record(ev *Event) error {
 	p.m.produced.Inc()
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	err = p.w.append(payload)
+	payload := ev.appendJSON(make([]byte, 0, 256))
+	err := p.w.append(payload)
 	switch {
 	case err == nil:
 		p.m.spooled.Inc()
