@@ -174,5 +174,7 @@ func (c *Config) Masked() []any {
 	}
 	return []any{"data_dir", c.DataDir, "listen", c.Listen, "metrics_listen", c.MetricsListen,
 		"blob_store", c.BlobStore, "key_file", c.KeyFile, "key", key, "did_web", c.DIDWeb,
-		"subdomain_hosts", c.SubdomainHosts, "retrieval_timeout", c.RetrievalTimeout, "shard_size", c.ShardSize}
+		"subdomain_hosts", c.SubdomainHosts, "retrieval_timeout", c.RetrievalTimeout.String(),
+		"shutdown_grace", c.ShutdownGrace.String(), "indexer_url", c.Indexer.URL, "egress", c.Egress.Enabled,
+		"egress_sqs_queue_url", c.Egress.SQSQueueURL, "redis_addr", c.Indexer.RedisAddr}
 }
