@@ -22,7 +22,7 @@ import (
 // [0, min(retryBackoffMax, retryBackoffBase·2^(n-1))) ("full jitter") and
 // counts towards maxFailsPerSource·len(sources), after which the read fails.
 const (
-	maxFailsPerSource = 2
+	maxFailsPerSource = 3
 	retryBackoffBase  = 20 * time.Millisecond
 	retryBackoffMax   = time.Second
 )
