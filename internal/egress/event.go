@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -126,23 +125,32 @@ func splitIPFSPath(r *http.Request) (cid, rest string, ok bool) {
 // A UnixFS file may itself be JSON, so a plain application/json response is
 // codec only when the client asked for a codec rendering.
 func deriveFormat(r *http.Request, contentType string) string {
-	mt, _, _ := mime.ParseMediaType(contentType)
+	mt := mediaType(contentType)
 	switch f := formatOfMediaType(mt); {
 	case f == FormatCAR || f == FormatRaw || f == FormatTAR:
 		return f
 	case strings.HasPrefix(mt, "application/vnd.ipld.dag-"):
 		return FormatCodec
 	}
-	if f := formatOfRequestParam(r.URL.Query().Get("format")); f != "" {
-		return f
+	if r.URL.RawQuery != "" {
+		if f := formatOfRequestParam(r.URL.Query().Get("format")); f != "" {
+			return f
+		}
 	}
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
-		if f := formatOfMediaType(mt); f != "" {
+	for a := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		if f := formatOfMediaType(mediaType(a)); f != "" {
 			return f
 		}
 	}
 	return FormatUnixFS
+}
+
+// mediaType is the lower-cased type/subtype of a Content-Type or Accept
+// entry, without parameters (cheaper than mime.ParseMediaType, which is
+// on every request's path here).
+func mediaType(v string) string {
+	mt, _, _ := strings.Cut(v, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
 }
 
 func formatOfMediaType(mt string) string {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The spool is a directory of append-only segment files named
@@ -21,7 +23,12 @@ import (
 //
 //	uint32 little-endian payload length | uint32 little-endian CRC-32C of payload | payload
 //
-// written with a single write(2). A writer only ever appends to the newest
+// A segment is preallocated and mapped into memory (MAP_SHARED): a record
+// is copied into the mapping, its length last. The pages belong to the
+// kernel's page cache, so a record is safe from a crash of the process
+// (SIGKILL) the moment the copy ends, with no system call per event;
+// fsync (msync) is batched for power loss. A zero length marks the end of
+// the records written so far. A writer only ever appends to the newest
 // segment, and starts a new one every time it opens the directory, so every
 // segment but the newest is sealed: a bad record in a sealed segment is a
 // torn write from a crash, and the rest of that segment is skipped.
@@ -95,19 +102,23 @@ type spoolWriter struct {
 
 	mu        sync.Mutex
 	f         *os.File
+	m         []byte // the active segment, mapped
 	seq       uint64
-	segSize   int64
-	total     int64      // bytes of all segments on disk
-	unsynced  int        // records appended since the last fsync was started
-	retired   []*os.File // sealed segments not yet fsynced and closed
-	dirDirty  bool       // a segment was created since the last directory fsync
-	broken    bool       // the last write failed; seal before the next one
+	segSize   int64       // bytes of records in the active segment
+	total     int64       // bytes of all segments' records on disk
+	unsynced  int         // records appended since the last sync was started
+	retired   []mappedSeg // sealed segments not yet synced, unmapped and closed
+	dirDirty  bool        // a segment was created since the last directory fsync
 	syncNow   chan struct{}
-	cur       *spoolBatch // records waiting for the next write(2)
-	writing   bool        // a batch is being written (w.mu released)
-	flushed   *sync.Cond  // signalled when a batch write ends
 	lastFull  time.Time
 	onRefresh func(total int64)
+}
+
+// mappedSeg is a sealed segment waiting for its final sync.
+type mappedSeg struct {
+	f    *os.File
+	m    []byte
+	size int64
 }
 
 func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
@@ -120,7 +131,6 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 	}
 	w := &spoolWriter{dir: cfg.Dir, maxBytes: cfg.MaxBytes, segBytes: cfg.SegmentBytes,
 		syncEvery: cfg.SyncEvery, log: cfg.Logger, lock: lock, syncNow: make(chan struct{}, 1)}
-	w.flushed = sync.NewCond(&w.mu)
 	segs, err := listSegments(cfg.Dir)
 	if err != nil {
 		lock.Close()
@@ -130,7 +140,7 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 		w.seq = segs[len(segs)-1]
 	}
 	w.mu.Lock()
-	err = w.startSegmentLocked()
+	err = w.startSegmentLocked(0)
 	w.mu.Unlock()
 	if err != nil {
 		lock.Close()
@@ -140,34 +150,43 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 	return w, nil
 }
 
-// startSegmentLocked seals the active segment (its fsync and close happen in
-// the sync loop, off the request path) and creates the next one.
-func (w *spoolWriter) startSegmentLocked() error {
-	f, err := os.OpenFile(filepath.Join(w.dir, segName(w.seq+1)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+// startSegmentLocked seals the active segment (its sync, unmap and close
+// happen in the sync loop, off the request path) and creates the next one,
+// preallocated (so a full disk fails here, not as a fault on a write to
+// the mapping) and mapped, large enough for a record of need bytes.
+func (w *spoolWriter) startSegmentLocked(need int64) error {
+	size := max(w.segBytes, need)
+	name := filepath.Join(w.dir, segName(w.seq+1))
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
-	if w.f != nil {
-		w.retired = append(w.retired, w.f)
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(name)
+		return err
 	}
-	w.f, w.seq, w.segSize, w.dirDirty, w.broken = f, w.seq+1, 0, true, false
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+		return fail(fmt.Errorf("preallocate spool segment: %w", err))
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail(fmt.Errorf("map spool segment: %w", err))
+	}
+	if w.f != nil {
+		w.retired = append(w.retired, mappedSeg{f: w.f, m: w.m, size: w.segSize})
+	}
+	w.f, w.m, w.seq, w.segSize, w.dirDirty = f, m, w.seq+1, 0, true
 	return nil
 }
 
-// append writes one record and returns once it is in the OS (a write(2)
-// has returned), never waiting for fsync. Concurrent appends are group
-// committed: records that arrive while a write is under way go out
-// together in the next single write(2), so under load the spool costs a
-// fraction of a syscall per event.
+// append copies one record into the active segment. It never waits for
+// fsync and makes no system call unless the segment is full.
 func (w *spoolWriter) append(payload []byte) error {
 	if len(payload) == 0 || len(payload) > maxRecordBytes {
 		return fmt.Errorf("egress: record of %d bytes out of range 1..%d", len(payload), maxRecordBytes)
 	}
-	var hdr [recordHeader]byte
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Checksum(payload, castagnoli))
 	n := int64(recordHeader + len(payload))
-
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
@@ -176,97 +195,54 @@ func (w *spoolWriter) append(payload []byte) error {
 	if w.total+n > w.maxBytes {
 		return ErrSpoolFull
 	}
-	if w.cur == nil {
-		w.cur = &spoolBatch{}
-	}
-	b := w.cur
-	b.buf = append(append(b.buf, hdr[:]...), payload...)
-	b.recs++
-	w.total += n // reserved now, so concurrent appends respect maxBytes
-	for !b.done {
-		if w.writing {
-			w.flushed.Wait()
-			continue
-		}
-		w.writeBatchLocked()
-	}
-	return b.err
-}
-
-// spoolBatch is records waiting for, or in, one write(2).
-type spoolBatch struct {
-	buf  []byte
-	recs int
-	done bool
-	err  error
-}
-
-// writeBatchLocked writes the current batch with w.mu released during the
-// write(2); other appends meanwhile start the next batch.
-func (w *spoolWriter) writeBatchLocked() {
-	b := w.cur
-	w.cur = nil
-	w.writing = true
-	defer func() {
-		w.writing = false
-		b.done = true
-		w.flushed.Broadcast()
-	}()
-	n := int64(len(b.buf))
-	if w.f == nil {
-		b.err = errors.New("egress: spool closed")
-		w.total -= n
-		return
-	}
-	if w.broken || (w.segSize > 0 && w.segSize+n > w.segBytes) {
-		if err := w.startSegmentLocked(); err != nil {
-			b.err = fmt.Errorf("egress: start spool segment: %w", err)
-			w.total -= n
-			return
+	// Room for the record and for the zero length that ends the segment.
+	if w.segSize+n+4 > int64(len(w.m)) {
+		if err := w.startSegmentLocked(n + 4); err != nil {
+			return fmt.Errorf("egress: start spool segment: %w", err)
 		}
 	}
-	f := w.f
-	w.mu.Unlock()
-	wrote, err := f.Write(b.buf)
-	w.mu.Lock()
-	w.segSize += int64(wrote)
-	w.total -= n - int64(wrote)
-	if err != nil {
-		// A partial record may now sit at the end of this segment; sealing it
-		// makes readers treat it as torn and skip it.
-		w.broken = true
-		b.err = fmt.Errorf("egress: spool write: %w", err)
-		return
-	}
-	w.unsynced += b.recs
+	rec := w.m[w.segSize : w.segSize+n]
+	copy(rec[recordHeader:], payload)
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, castagnoli))
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload))) // last: it publishes the record
+	w.segSize += n
+	w.total += n
+	w.unsynced++
 	if w.unsynced >= w.syncEvery {
 		select {
 		case w.syncNow <- struct{}{}:
 		default:
 		}
 	}
+	return nil
 }
 
-// sync fsyncs sealed segments (then closes them), the active segment and,
-// when segments were created, the directory.
+// sync flushes the active segment's records to disk, finishes sealed
+// segments (flush, unmap, trim to their records, fsync, close) and, when
+// segments were created, fsyncs the directory.
 func (w *spoolWriter) sync() error {
 	w.mu.Lock()
-	retired, f, dirty := w.retired, w.f, w.dirDirty
+	retired, m, size, dirty := w.retired, w.m, w.segSize, w.dirDirty
 	w.retired, w.unsynced, w.dirDirty = nil, 0, false
-	w.mu.Unlock()
 	var errs []error
-	for _, r := range retired {
-		errs = append(errs, r.Sync(), r.Close())
+	if m != nil && size > 0 {
+		// Under the lock: close unmaps w.m, which must not happen meanwhile.
+		errs = append(errs, unix.Msync(m[:size], unix.MS_SYNC))
 	}
-	if f != nil {
-		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-			errs = append(errs, err)
-		}
+	w.mu.Unlock()
+	for _, r := range retired {
+		errs = append(errs, finishSegment(r))
 	}
 	if dirty {
 		errs = append(errs, syncDir(w.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// finishSegment makes a sealed segment durable and trims its unused tail.
+func finishSegment(s mappedSeg) error {
+	return errors.Join(unix.Msync(s.m, unix.MS_SYNC), unix.Munmap(s.m),
+		s.f.Truncate(s.size), s.f.Sync(), s.f.Close())
 }
 
 // refreshTotal recounts the bytes on disk: a reader (in this process or
@@ -301,20 +277,11 @@ func (w *spoolWriter) refreshTotal() {
 }
 
 func (w *spoolWriter) close() error {
-	w.mu.Lock()
-	for w.writing || w.cur != nil {
-		if w.writing {
-			w.flushed.Wait()
-			continue
-		}
-		w.writeBatchLocked()
-	}
-	w.mu.Unlock()
 	err := w.sync()
 	w.mu.Lock()
 	if w.f != nil {
-		err = errors.Join(err, w.f.Close())
-		w.f = nil
+		err = errors.Join(err, finishSegment(mappedSeg{f: w.f, m: w.m, size: w.segSize}))
+		w.f, w.m = nil, nil
 	}
 	w.mu.Unlock()
 	return errors.Join(err, w.lock.Close())

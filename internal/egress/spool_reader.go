@@ -121,7 +121,10 @@ func (r *spoolReader) readSegment(seq uint64, off int64, max int) ([]record, int
 			return out, off, fmt.Errorf("%w: header: %v", errTorn, err)
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
-		if n == 0 || n > maxRecordBytes {
+		if n == 0 {
+			return out, off, nil // the end of the records written so far
+		}
+		if n > maxRecordBytes {
 			return out, off, fmt.Errorf("%w: length %d", errTorn, n)
 		}
 		payload := make([]byte, n)
