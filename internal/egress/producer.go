@@ -65,10 +65,16 @@ func countBacklog(dir string) int64 {
 
 // Record appends ev to the spool with one write(2). It returns ErrSpoolFull
 // when the spool is at its bound (the event is dropped and counted).
+// payloadBufs recycles encoding buffers: Record is on every request's path.
+var payloadBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 func (p *Producer) Record(ev *Event) error {
 	p.m.produced.Inc()
-	payload := ev.appendJSON(make([]byte, 0, 256))
-	err := p.w.append(payload)
+	buf := payloadBufs.Get().(*[]byte)
+	payload := ev.appendJSON((*buf)[:0])
+	err := p.w.append(payload) // copies payload into the spool
+	*buf = payload
+	payloadBufs.Put(buf)
 	switch {
 	case err == nil:
 		p.m.spooled.Inc()
