@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/cache"
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // Response cache defaults.
@@ -39,6 +40,7 @@ type cachedResponse struct {
 	status int
 	header http.Header
 	body   []byte
+	space  string // the egress space noted when the response was made
 }
 
 func newResponseCache(maxBytes int64, maxBody int, reg prometheus.Registerer) (*responseCache, error) {
@@ -91,12 +93,13 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if e, hit := c.entries.Get(key); hit {
+			egress.NoteSpace(r.Context(), e.space)
 			e.write(w, r)
 			return
 		}
 		rec := &recorder{ResponseWriter: w, limit: c.maxBody}
 		next.ServeHTTP(rec, r)
-		c.keep(key, rec)
+		c.keep(key, rec, egress.SpaceOf(r.Context()))
 	})
 }
 
@@ -112,7 +115,7 @@ func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {
 }
 
 // keep stores a recorded response if it is complete and cacheable.
-func (c *responseCache) keep(key string, rec *recorder) {
+func (c *responseCache) keep(key string, rec *recorder, space string) {
 	if rec.overflow || rec.failed {
 		return
 	}
@@ -129,7 +132,7 @@ func (c *responseCache) keep(key string, rec *recorder) {
 	}
 	hdr := rec.Header().Clone()
 	hdr.Del("Date")
-	e := &cachedResponse{status: rec.status, header: hdr, body: rec.body}
+	e := &cachedResponse{status: rec.status, header: hdr, body: rec.body, space: space}
 	c.entries.Set(key, e, int64(len(key)+len(rec.body)+512), ttl)
 }
 

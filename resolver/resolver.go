@@ -126,10 +126,12 @@ func (r *Resolver) Close() {
 func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 	key := string(c.Hash())
 	if b, ok := r.blocks.Get(key); ok {
+		r.noteSpace(ctx, c.Hash())
 		return b, nil
 	}
 	if b, ok := r.readAhead.take(key); ok {
 		r.blocks.Set(key, b, int64(len(b)), 0)
+		r.noteSpace(ctx, c.Hash())
 		return b, nil
 	}
 	loc, err := r.locate(ctx, c.Hash())
@@ -140,6 +142,19 @@ func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 		r.OnSpace(ctx, loc.shard.Space)
 	}
 	return r.read(ctx, key, loc)
+}
+
+// noteSpace tells OnSpace the space of a block served from memory: billing
+// must not depend on whether a block was cached.
+// The location is almost always cached; when the cache let it go, it is
+// located again rather than the bytes going unattributed.
+func (r *Resolver) noteSpace(ctx context.Context, h multihash.Multihash) {
+	if r.OnSpace == nil {
+		return
+	}
+	if loc, err := r.locate(ctx, h); err == nil && loc.shard.Space != "" {
+		r.OnSpace(ctx, loc.shard.Space)
+	}
 }
 
 // Size returns the size of the block with CID c without reading it.

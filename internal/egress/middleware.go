@@ -38,6 +38,19 @@ type accumulator struct {
 
 type accumulatorKey struct{}
 
+// SpaceOf returns the space noted so far for the response ctx belongs to
+// ("" when none, or outside Middleware). A cache that answers a later
+// request without reading blocks notes it again, so billing stays right.
+func SpaceOf(ctx context.Context) string {
+	acc, _ := ctx.Value(accumulatorKey{}).(*accumulator)
+	if acc == nil {
+		return ""
+	}
+	acc.mu.Lock()
+	defer acc.mu.Unlock()
+	return acc.space
+}
+
 // NoteSpace records that the bytes being served belong to space (a DID, from
 // a location claim). The first space noted for a response is kept. It does
 // nothing when ctx does not come from a request under Middleware, and is safe
