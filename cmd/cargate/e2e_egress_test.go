@@ -81,3 +81,25 @@ func TestMetricsDocumented(t *testing.T) {
 		t.Errorf("request counter by format and code missing")
 	}
 }
+
+// TestImportWhileServing adds content to a running node: importing into its
+// data dir directly is refused with a hint, and importing through its
+// indexer (--indexer-url) makes the content servable at once.
+func TestImportWhileServing(t *testing.T) {
+	data := t.TempDir()
+	first := t.TempDir()
+	os.WriteFile(filepath.Join(first, "a.txt"), []byte("first"), 0o644)
+	importRoots(t, data, first)
+	s := startServe(t, data)
+
+	second := t.TempDir()
+	os.WriteFile(filepath.Join(second, "b.txt"), []byte("added while serving"), 0o644)
+	if _, err := cargate(t, "import", "--data-dir", data, "--quiet", second); err == nil || !strings.Contains(err.Error(), "--indexer-url") {
+		t.Fatalf("import into a data dir in use: %v, want a hint to use --indexer-url", err)
+	}
+	roots := importRoots(t, data, "--indexer-url", s.url, second)
+	resp, body := fetch(t, "GET", s.url+"/ipfs/"+roots[0]+"/b.txt")
+	if resp.StatusCode != 200 || string(body) != "added while serving" {
+		t.Fatalf("content imported through the indexer: %d %q", resp.StatusCode, body)
+	}
+}

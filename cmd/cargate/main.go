@@ -128,6 +128,8 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 		cfg.Egress.Flags(fs, "produce")
 	case "indexer":
 		cfg.Indexer.Flags(fs)
+	case "import":
+		fs.StringVar(&cfg.Indexer.URL, "indexer-url", "", "publish claims to this running indexer (POST /claims) instead of the data dir's own claim store")
 	case "egress consume":
 		cfg.Egress.Flags(fs, "consume")
 	case "egress report":

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,10 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/importer"
 )
@@ -24,16 +28,11 @@ func Import(ctx context.Context, cfg *config.Config, paths []string, stdout, std
 	if len(paths) == 0 {
 		return fmt.Errorf("import: give at least one path (a .car file, a file or a directory)")
 	}
-	n, err := build(ctx, cfg, log)
+	im, stop, err := newImporter(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer n.stop()
-	tmp := filepath.Join(cfg.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return err
-	}
-	im := importer.New(n.blobs, n.indexer, n.id, n.id, importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp})
+	defer stop()
 	for _, p := range paths {
 		var bar *progressBar
 		if progress {
@@ -52,6 +51,45 @@ func Import(ctx context.Context, cfg *config.Config, paths []string, stdout, std
 		}
 	}
 	return nil
+}
+
+// newImporter builds an importer that publishes claims to the embedded
+// indexer of the data dir or, with cfg.Indexer.URL, to a running indexer
+// over POST /claims (the way to add content while `cargate serve` holds
+// the data dir).
+func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*importer.Importer, func() error, error) {
+	tmp := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, nil, err
+	}
+	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp}
+	if cfg.Indexer.URL == "" {
+		n, err := build(ctx, cfg, log)
+		if errors.Is(err, syscall.EAGAIN) {
+			err = fmt.Errorf("%w\n(the data dir is in use, probably by a running `cargate serve`: import through it with --indexer-url http://<its --listen address>)", err)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return importer.New(n.blobs, n.indexer, n.id, n.id, icfg), n.stop, nil
+	}
+	id, err := loadKey(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, err := openBlobs(ctx, cfg, prometheus.NewRegistry())
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := indexer.NewClient(cfg.Indexer.URL, indexer.ClientConfig{Timeout: cfg.Indexer.ClientTimeout})
+	if err != nil {
+		return nil, nil, err
+	}
+	audience, err := client.ServiceDID(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("indexer at %s: %w", cfg.Indexer.URL, err)
+	}
+	return importer.New(blobs, client, id, audience, icfg), func() error { return nil }, nil
 }
 
 func importOne(ctx context.Context, im *importer.Importer, path string) ([]cid.Cid, error) {
