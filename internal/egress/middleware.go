@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -84,9 +85,9 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 		}
 		acc := &accumulator{}
 		cw := &countingWriter{rw: w}
-		defer func() {
+		record := func(bytes int64) {
 			ev := &Event{Version: EventVersion, Resource: cid, Path: rest, Status: cw.statusCode(),
-				Bytes: cw.n, ServedAt: o.now().UTC()}
+				Bytes: bytes, ServedAt: o.now().UTC()}
 			ev.ID = NewID(ev.ServedAt)
 			ev.Format = deriveFormat(r, w.Header().Get("Content-Type"))
 			acc.mu.Lock()
@@ -96,6 +97,12 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 				ev.TokenID = o.tokenID(r)
 			}
 			_ = p.Record(ev) // failures are counted and logged by the producer
+		}
+		cw.final = record
+		defer func() {
+			if !cw.recorded {
+				record(cw.n)
+			}
 		}()
 		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), accumulatorKey{}, acc)))
 	})
@@ -107,6 +114,14 @@ type countingWriter struct {
 	rw     http.ResponseWriter
 	n      int64
 	status int
+	// final, when set, is called once, just before the byte that completes
+	// a body of known length is written, with the full count: the event is
+	// spooled before the client can have the whole response, even when
+	// net/http writes a large last chunk straight to the socket.
+	final       func(total int64)
+	recorded    bool
+	length      int64
+	lengthKnown bool
 }
 
 var (
@@ -129,14 +144,46 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
+	if len(b) > 0 && c.completesBody(len(b)) {
+		n, err := c.rw.Write(b[:len(b)-1])
+		c.n += int64(n)
+		if err != nil {
+			return n, err
+		}
+		c.recorded = true
+		c.final(c.n + 1) // billed for the last byte as it goes out
+		m, err := c.rw.Write(b[len(b)-1:])
+		c.n += int64(m)
+		return n + m, err
+	}
 	n, err := c.rw.Write(b)
 	c.n += int64(n)
 	return n, err
 }
 
+// completesBody reports whether writing k more bytes ends a body whose
+// Content-Length is set, with the event not yet recorded.
+func (c *countingWriter) completesBody(k int) bool {
+	if c.final == nil || c.recorded {
+		return false
+	}
+	if !c.lengthKnown {
+		c.lengthKnown, c.length = true, -1
+		if v := c.rw.Header().Get("Content-Length"); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				c.length = n
+			}
+		}
+	}
+	return c.length >= 0 && c.n+int64(k) >= c.length
+}
+
 func (c *countingWriter) WriteString(s string) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
+	}
+	if c.completesBody(len(s)) {
+		return c.Write([]byte(s))
 	}
 	n, err := io.WriteString(c.rw, s)
 	c.n += int64(n)
@@ -148,10 +195,13 @@ func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
-	if rf, ok := c.rw.(io.ReaderFrom); ok {
+	if rf, ok := c.rw.(io.ReaderFrom); ok && c.final == nil {
 		n, err := rf.ReadFrom(src)
 		c.n += n
 		return n, err
+	}
+	if c.final != nil {
+		return io.Copy(writerOnly{c}, src) // through Write, which records before the last byte
 	}
 	n, err := io.Copy(writerOnly{c.rw}, src)
 	c.n += n
