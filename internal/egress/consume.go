@@ -53,6 +53,13 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 	defer src.close()
 	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger}
 	delay := DefaultRetryMin
+	// An empty spool read is definitive; an empty SQS receive is not (a
+	// queue can answer empty while messages are in flight), so --once
+	// stops only after several empty receives in a row there.
+	emptiesToStop, empties := 1, 0
+	if cfg.SQS.QueueURL != "" {
+		emptiesToStop = 3
+	}
 	for ctx.Err() == nil {
 		n, err := c.round(ctx)
 		if err != nil {
@@ -69,7 +76,11 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 			continue
 		}
 		delay = DefaultRetryMin
-		if n == 0 && cfg.Once {
+		if n > 0 {
+			empties = 0
+			continue
+		}
+		if empties++; cfg.Once && empties >= emptiesToStop {
 			return nil
 		}
 	}
