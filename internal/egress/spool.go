@@ -101,6 +101,7 @@ type spoolWriter struct {
 	lock      *os.File
 
 	mu        sync.Mutex
+	mapMu     sync.RWMutex // held (read) while msync runs outside mu; close unmaps under it
 	f         *os.File
 	m         []byte // the active segment, mapped
 	seq       uint64
@@ -221,15 +222,18 @@ func (w *spoolWriter) append(payload []byte) error {
 // segments (flush, unmap, trim to their records, fsync, close) and, when
 // segments were created, fsyncs the directory.
 func (w *spoolWriter) sync() error {
+	// msync can take milliseconds (a disk flush): it runs outside mu, so
+	// appends never wait for it; mapMu keeps close from unmapping meanwhile.
+	w.mapMu.RLock()
 	w.mu.Lock()
 	retired, m, size, dirty := w.retired, w.m, w.segSize, w.dirDirty
 	w.retired, w.unsynced, w.dirDirty = nil, 0, false
+	w.mu.Unlock()
 	var errs []error
 	if m != nil && size > 0 {
-		// Under the lock: close unmaps w.m, which must not happen meanwhile.
 		errs = append(errs, unix.Msync(m[:size], unix.MS_SYNC))
 	}
-	w.mu.Unlock()
+	w.mapMu.RUnlock()
 	for _, r := range retired {
 		errs = append(errs, finishSegment(r))
 	}
@@ -278,6 +282,8 @@ func (w *spoolWriter) refreshTotal() {
 
 func (w *spoolWriter) close() error {
 	err := w.sync()
+	w.mapMu.Lock()
+	defer w.mapMu.Unlock()
 	w.mu.Lock()
 	if w.f != nil {
 		err = errors.Join(err, finishSegment(mappedSeg{f: w.f, m: w.m, size: w.segSize}))
