@@ -131,7 +131,7 @@ func buildScenarios(set *datagen.Set, p profile) []scenario {
 			Goal: goal{text: "p99 < 5 ms", met: func(c, _ *measure) bool { return c.p99 < 5*time.Millisecond }}},
 		{ID: "S1e", Title: "S1 with egress accounting off (its cost: 1 − on/off)", Unit: reqPerSec, Conc: smallConc,
 			On: onNoEgress, Group: "S1e", Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
-			VersusText: "the same, egress on, measured just before on a restarted cargate"},
+			VersusText: "the same, egress on (best of 2, alternating with off, restarted each time)"},
 		{ID: "S2", Title: "raw 4 KiB blocks by CID (?format=raw)", Unit: reqPerSec, Conc: smallConc,
 			Requests: paths("/ipfs/%s?format=raw", set.SmallDir.CIDs, nil), Expect: 200,
 			Goal: goal{"≥ 60,000 req/s", minRate(60000)}},
