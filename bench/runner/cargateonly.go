@@ -63,7 +63,7 @@ func runLater(ctx context.Context, cfg config, p profile, set *datagen.Set, late
 	var s3rows []scenario
 	for _, sc := range later {
 		if sc.On == onNoEgress {
-			r, err := measureEgressCost(ctx, p, sc, cand, ref, done)
+			r, err := measureEgressCost(ctx, p, set, sc, cand, ref, scratch)
 			if err != nil {
 				return rows, err
 			}
@@ -89,43 +89,6 @@ func runLater(ctx context.Context, cfg config, p profile, set *datagen.Set, late
 	}
 	s3rs, err := runS3Rows(ctx, cfg, p, set, s3rows, cand, ref, scratch, append(slices.Clone(done), rows...))
 	return append(rows, s3rs...), err
-}
-
-// measureEgressCost measures sc with egress accounting on and off,
-// alternating (on, off, on, off), each on a freshly restarted cargate, and
-// keeps the better of the two measurements of each side: load from outside
-// the bench and the order of the runs then weigh on both sides alike. It
-// restores the original command line.
-func measureEgressCost(ctx context.Context, p profile, sc scenario, cand, ref *server, done []row) (row, error) {
-	args := slices.Clone(cand.args)
-	off := append(slices.Clone(args), "--egress=false")
-	log.Printf("%s: egress on and off, alternating, twice each, on restarted cargates", sc.ID)
-	var on, r row
-	r.sc = sc
-	for round := 0; round < 2; round++ {
-		if err := cand.restartWith(ctx, args); err != nil {
-			return r, err
-		}
-		m, err := measureOne(ctx, cand, sc, p.warmup, p.duration, 0, false)
-		if err != nil {
-			return r, err
-		}
-		if !on.cand.ran || m.value > on.cand.value {
-			on.cand = m
-		}
-		if err := cand.restartWith(ctx, off); err != nil {
-			return r, err
-		}
-		x, err := measureAlone(ctx, p, sc, cand, ref, done)
-		if err != nil {
-			return r, err
-		}
-		if !r.cand.ran || x.cand.value > r.cand.value {
-			r = x
-		}
-	}
-	r.versus = on.cand
-	return r, cand.restartWith(ctx, args)
 }
 
 // runS3Rows imports the small directory and the large file into a fresh

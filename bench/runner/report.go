@@ -60,6 +60,11 @@ func (rep *report) markdown() string {
 		"memory during the measured window (VmHWM after a reset), for S9 the importing process's peak. " +
 		"S9's reference is the reference gateway's start-up: read the CAR, hash-check every block, store it in memory.\n\n")
 	b.WriteString(rep.selfTable())
+	for _, r := range rep.rows {
+		if r.detail != "" {
+			b.WriteString(r.detail + "\n\n")
+		}
+	}
 	b.WriteString(rep.details())
 	return b.String()
 }

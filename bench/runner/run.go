@@ -38,6 +38,7 @@ type row struct {
 	mismatch bool
 	rate     float64 // open-loop arrival rate used, if any
 	versus   measure // cargate-only rows: the cargate figure they are set against
+	detail   string  // a paragraph the report prints after the tables (S1e)
 }
 
 func run(ctx context.Context, cfg config) (*report, error) {

@@ -132,6 +132,21 @@ func (c *consumer) round(ctx context.Context) (int, error) {
 	return len(ds), nil
 }
 
+// parseRecord decodes and checks one spool record. A bad one keeps a body
+// for its dead-letter line: the event as JSON, or the record itself (see
+// recordBody) when it could not be decoded.
+func parseRecord(p []byte) delivery {
+	ev, err := decodeRecord(p)
+	if err != nil {
+		return delivery{body: recordBody(p), bad: err}
+	}
+	d := delivery{ev: ev, bad: ev.check()}
+	if d.bad != nil { // dead-lettered: keep it readable
+		d.body = ev.appendJSON(nil)
+	}
+	return d
+}
+
 // parseDelivery decodes and checks one message body.
 func parseDelivery(body []byte) delivery {
 	d := delivery{body: body}
@@ -180,7 +195,7 @@ func (s *spoolSource) receive(context.Context) ([]delivery, error) {
 	}
 	ds := make([]delivery, len(recs))
 	for i, rec := range recs {
-		ds[i] = parseDelivery(rec.payload)
+		ds[i] = parseRecord(rec.payload)
 	}
 	if len(ds) == 0 && s.r.done.less(s.r.pos) {
 		// Crossed into a newer segment: persist that so old ones are deleted.

@@ -26,9 +26,10 @@
 //
 // # Durability
 //
-// Each event is one record (length, CRC-32C, JSON) appended with a single
-// write(2) before the handler's response is finished, so a killed process
-// loses nothing that reached the page cache. fsync is batched
+// Each event is one record (length, CRC-32C, the event in a compact binary
+// form) copied into a memory-mapped segment before the client can have the
+// whole response, with no system call, so a killed process loses nothing
+// that reached the page cache. fsync (msync) is batched
 // (ProducerConfig.SyncInterval / SyncEvery), so a power loss can lose at most
 // that window. A torn last record is detected by length and checksum and
 // skipped with a log line. The shipper moves a durable cursor only after the

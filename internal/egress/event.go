@@ -1,11 +1,11 @@
 package egress
 
 import (
-	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -87,11 +87,15 @@ const dayLayout = "2006-01-02"
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 // NewID returns a new event id: 26 characters, sortable by creation time
-// (48-bit milliseconds) followed by 80 random bits.
+// (48-bit milliseconds) followed by 80 random bits. The bits come from the
+// runtime's per-thread ChaCha8 generator, seeded from the operating system:
+// unpredictability is not needed, uniqueness is (two ids collide with
+// probability 2^-80 within the same millisecond), and a crypto/rand read
+// per response cost more than the rest of the id.
 func NewID(now time.Time) string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on supported platforms
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16|uint64(rand.Uint32()>>16))
+	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
 	return idEncoding.EncodeToString(b[:])
 }
 
@@ -103,11 +107,11 @@ func splitIPFSPath(r *http.Request) (cid, rest string, ok bool) {
 		if p == "" {
 			return "", "", false
 		}
-		cid, rest, _ = strings.Cut(p, "/")
-		if rest != "" {
-			rest = "/" + rest
+		i := strings.IndexByte(p, '/')
+		if i < 0 || i == len(p)-1 {
+			return strings.TrimSuffix(p, "/"), "", true
 		}
-		return cid, rest, true
+		return p[:i], p[i:], true // the rest keeps its leading '/', with no copy
 	}
 	host := r.Host
 	if h, _, found := strings.Cut(host, ":"); found {
@@ -137,12 +141,25 @@ func deriveFormat(r *http.Request, contentType string) string {
 			return f
 		}
 	}
-	for a := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+	accept := first(r.Header["Accept"])
+	if accept == "" {
+		return FormatUnixFS
+	}
+	for a := range strings.SplitSeq(accept, ",") {
 		if f := formatOfMediaType(mediaType(a)); f != "" {
 			return f
 		}
 	}
 	return FormatUnixFS
+}
+
+// first is a header's first value. Indexing the map with a canonical name
+// skips Header.Get's canonicalization, on every request's path here.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // mediaType is the lower-cased type/subtype of a Content-Type or Accept

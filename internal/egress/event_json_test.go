@@ -2,6 +2,7 @@ package egress
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 )
@@ -15,6 +16,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{Version: 1, ID: "x", Space: "did:key:z6Mk", Resource: "bafy", Path: "/a b/c", Format: "unixfs", Status: 206, Bytes: 1, ServedAt: at, TokenID: "t"},
 		{Version: 1, ID: "q\"\\", Resource: "<&>", Path: "/\n\r\t\x01\x1f é \u2028\u2029 \xff\xfe", Format: "car", Status: 404, ServedAt: at.Truncate(time.Second)}, // escapes, invalid UTF-8
 		{Version: 1, ID: "z", Resource: "r", Format: "tar", Status: 500, Bytes: -1, ServedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{Version: 1, ID: "n", Resource: "r", Format: "raw", Status: 200, ServedAt: time.Date(999, 12, 31, 23, 59, 59, 100, time.UTC)},                      // short year, one trailing-zero-free digit
+		{Version: 1, ID: "f", Resource: "r", Format: "raw", Status: 200, ServedAt: time.Date(2026, 7, 8, 9, 10, 11, 120000000, time.FixedZone("X", 3600))}, // not UTC: the general path
 	}
 	for i, ev := range cases {
 		want, err := json.Marshal(&ev)
@@ -23,6 +26,40 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if got := ev.appendJSON(nil); string(got) != string(want) {
 			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// TestBinaryRecordRoundTrips checks the binary spool form decodes to the
+// event it was made from, that JSON records still decode, and that damaged
+// records are malformed, never half-read.
+func TestBinaryRecordRoundTrips(t *testing.T) {
+	at := time.Date(2026, 11, 26, 23, 1, 2, 345678900, time.UTC)
+	evs := []Event{
+		{Version: 1, ID: NewID(at), Space: "did:key:z6Mk", Resource: "bafy", Path: "/a b/ü", Format: FormatUnixFS, Status: 206, Bytes: 1 << 40, ServedAt: at, TokenID: "tok"},
+		{Version: 1, ID: "x", Resource: "r", Format: FormatRaw, Status: 200, ServedAt: time.Unix(0, 0).UTC()},
+	}
+	for i, ev := range evs {
+		rec := ev.appendBinary(nil)
+		got, err := decodeRecord(rec)
+		if err != nil || got != ev {
+			t.Fatalf("case %d: decoded %+v, %v; want %+v", i, got, err, ev)
+		}
+		if js, err := decodeRecord(ev.appendJSON(nil)); err != nil || js != ev {
+			t.Fatalf("case %d: JSON record decoded %+v, %v", i, js, err)
+		}
+		for cut := 1; cut < len(rec); cut++ {
+			if _, err := decodeRecord(rec[:cut]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("case %d: record cut to %d bytes: err %v, want ErrMalformed", i, cut, err)
+			}
+		}
+		if _, err := decodeRecord(append(rec, 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("case %d: trailing byte: err %v", i, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, []byte("not json"), {0x02, 0x01}} {
+		if _, err := decodeRecord(bad); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%q: err %v, want ErrMalformed", bad, err)
 		}
 	}
 }

@@ -30,26 +30,19 @@ func WithClock(now func() time.Time) Option {
 	return func(o *middlewareOptions) { o.now = now }
 }
 
-// accumulator collects what the layers below the middleware learn about a
-// response. It is shared by the goroutines serving one request.
-type accumulator struct {
-	mu    sync.Mutex
-	space string
-}
-
-type accumulatorKey struct{}
+type trackerKey struct{}
 
 // SpaceOf returns the space noted so far for the response ctx belongs to
 // ("" when none, or outside Middleware). A cache that answers a later
 // request without reading blocks notes it again, so billing stays right.
 func SpaceOf(ctx context.Context) string {
-	acc, _ := ctx.Value(accumulatorKey{}).(*accumulator)
-	if acc == nil {
+	t, _ := ctx.Value(trackerKey{}).(*tracker)
+	if t == nil {
 		return ""
 	}
-	acc.mu.Lock()
-	defer acc.mu.Unlock()
-	return acc.space
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.space
 }
 
 // NoteSpace records that the bytes being served belong to space (a DID, from
@@ -57,25 +50,26 @@ func SpaceOf(ctx context.Context) string {
 // nothing when ctx does not come from a request under Middleware, and is safe
 // for concurrent use.
 func NoteSpace(ctx context.Context, space string) {
-	acc, _ := ctx.Value(accumulatorKey{}).(*accumulator)
-	if acc == nil || space == "" {
+	t, _ := ctx.Value(trackerKey{}).(*tracker)
+	if t == nil || space == "" {
 		return
 	}
-	acc.mu.Lock()
-	if acc.space == "" {
-		acc.space = space
+	t.mu.Lock()
+	if t.space == "" {
+		t.space = space
 	}
-	acc.mu.Unlock()
+	t.mu.Unlock()
 }
 
 // Middleware records an egress Event for every /ipfs/ request next serves
 // (path or subdomain form), counting the body bytes written to the client.
-// The event is spooled by p after next returns (also when it panics), before
-// net/http flushes the last buffered bytes of the response.
+// The event is spooled by p just before the last byte of a body of known
+// length is written, otherwise when next returns (also when it panics),
+// before net/http flushes the last buffered bytes of the response.
 func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
-	o := middlewareOptions{now: time.Now}
+	o := &middlewareOptions{now: time.Now}
 	for _, opt := range opts {
-		opt(&o)
+		opt(o)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cid, rest, ok := splitIPFSPath(r)
@@ -83,149 +77,167 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		acc := &accumulator{}
-		cw := &countingWriter{rw: w}
-		record := func(bytes int64) {
-			ev := &Event{Version: EventVersion, Resource: cid, Path: rest, Status: cw.statusCode(),
-				Bytes: bytes, ServedAt: o.now().UTC()}
-			ev.ID = NewID(ev.ServedAt)
-			ev.Format = deriveFormat(r, w.Header().Get("Content-Type"))
-			acc.mu.Lock()
-			ev.Space = acc.space
-			acc.mu.Unlock()
-			if o.tokenID != nil {
-				ev.TokenID = o.tokenID(r)
-			}
-			_ = p.Record(ev) // failures are counted and logged by the producer
-		}
-		cw.final = record
-		defer func() {
-			if !cw.recorded {
-				record(cw.n)
-			}
-		}()
-		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), accumulatorKey{}, acc)))
+		t := &tracker{Context: r.Context(), rw: w, p: p, o: o, r: r}
+		t.ev.Resource, t.ev.Path = cid, rest
+		defer t.finish()
+		next.ServeHTTP(t, r.WithContext(t))
 	})
 }
 
-// countingWriter counts body bytes accepted by the connection. A Write that
-// fails part-way counts what the underlying writer reported as written.
-type countingWriter struct {
-	rw     http.ResponseWriter
-	n      int64
-	status int
-	// final, when set, is called once, just before the byte that completes
-	// a body of known length is written, with the full count: the event is
-	// spooled before the client can have the whole response, even when
-	// net/http writes a large last chunk straight to the socket.
-	final       func(total int64)
+// tracker follows one /ipfs/ response. It is, in one allocation (this is
+// on every request's path), the ResponseWriter handed to the next handler,
+// counting body bytes the connection accepted; the request's context,
+// through which the layers below note the space served (NoteSpace); and the
+// event being built.
+type tracker struct {
+	context.Context // the request's own; tracker answers trackerKey
+
+	rw http.ResponseWriter
+	p  *Producer
+	o  *middlewareOptions
+	r  *http.Request
+
+	n           int64 // body bytes written
+	status      int
 	recorded    bool
-	length      int64
+	length      int64 // Content-Length, -1 when none; valid when lengthKnown
 	lengthKnown bool
+
+	mu    sync.Mutex // guards space: the layers below may run goroutines
+	space string
+
+	ev Event
 }
 
 var (
-	_ http.Flusher    = (*countingWriter)(nil)
-	_ io.ReaderFrom   = (*countingWriter)(nil)
-	_ http.Hijacker   = (*countingWriter)(nil)
-	_ io.StringWriter = (*countingWriter)(nil)
+	_ http.Flusher    = (*tracker)(nil)
+	_ io.ReaderFrom   = (*tracker)(nil)
+	_ http.Hijacker   = (*tracker)(nil)
+	_ io.StringWriter = (*tracker)(nil)
 )
 
-func (c *countingWriter) Header() http.Header { return c.rw.Header() }
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.status == 0 && code >= 200 {
-		c.status = code
+// Value makes the tracker findable from the request context.
+func (t *tracker) Value(key any) any {
+	if key == (trackerKey{}) {
+		return t
 	}
-	c.rw.WriteHeader(code)
+	return t.Context.Value(key)
 }
 
-func (c *countingWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
+// record spools the event for a body of total bytes, once.
+func (t *tracker) record(total int64) {
+	t.recorded = true
+	ev := &t.ev
+	ev.Version, ev.Status, ev.Bytes = EventVersion, t.statusCode(), total
+	ev.ServedAt = t.o.now().UTC()
+	ev.ID = NewID(ev.ServedAt)
+	ev.Format = deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))
+	t.mu.Lock()
+	ev.Space = t.space
+	t.mu.Unlock()
+	if t.o.tokenID != nil {
+		ev.TokenID = t.o.tokenID(t.r)
 	}
-	if len(b) > 0 && c.completesBody(len(b)) {
-		n, err := c.rw.Write(b[:len(b)-1])
-		c.n += int64(n)
+	_ = t.p.Record(ev) // failures are counted and logged by the producer
+}
+
+// finish records the event if writing the body did not already.
+func (t *tracker) finish() {
+	if !t.recorded {
+		t.record(t.n)
+	}
+}
+
+func (t *tracker) Header() http.Header { return t.rw.Header() }
+
+func (t *tracker) WriteHeader(code int) {
+	if t.status == 0 && code >= 200 {
+		t.status = code
+	}
+	t.rw.WriteHeader(code)
+}
+
+// Write counts what the connection accepted. A Write that fails part-way
+// counts what the underlying writer reported as written. The write that
+// completes a body of known length is split before its last byte, and the
+// event is spooled there: it is durable before the client can have the
+// whole response, even when net/http writes a large last chunk straight to
+// the socket.
+func (t *tracker) Write(b []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
+	if len(b) > 0 && t.completesBody(len(b)) {
+		n, err := t.rw.Write(b[:len(b)-1])
+		t.n += int64(n)
 		if err != nil {
 			return n, err
 		}
-		c.recorded = true
-		c.final(c.n + 1) // billed for the last byte as it goes out
-		m, err := c.rw.Write(b[len(b)-1:])
-		c.n += int64(m)
+		t.record(t.n + 1) // billed for the last byte as it goes out
+		m, err := t.rw.Write(b[len(b)-1:])
+		t.n += int64(m)
 		return n + m, err
 	}
-	n, err := c.rw.Write(b)
-	c.n += int64(n)
+	n, err := t.rw.Write(b)
+	t.n += int64(n)
 	return n, err
 }
 
 // completesBody reports whether writing k more bytes ends a body whose
 // Content-Length is set, with the event not yet recorded.
-func (c *countingWriter) completesBody(k int) bool {
-	if c.final == nil || c.recorded {
+func (t *tracker) completesBody(k int) bool {
+	if t.recorded {
 		return false
 	}
-	if !c.lengthKnown {
-		c.lengthKnown, c.length = true, -1
-		if v := c.rw.Header().Get("Content-Length"); v != "" {
+	if !t.lengthKnown {
+		t.lengthKnown, t.length = true, -1
+		if v := first(t.rw.Header()["Content-Length"]); v != "" {
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				c.length = n
+				t.length = n
 			}
 		}
 	}
-	return c.length >= 0 && c.n+int64(k) >= c.length
+	return t.length >= 0 && t.n+int64(k) >= t.length
 }
 
-func (c *countingWriter) WriteString(s string) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
+func (t *tracker) WriteString(s string) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
 	}
-	if c.completesBody(len(s)) {
-		return c.Write([]byte(s))
+	if t.completesBody(len(s)) {
+		return t.Write([]byte(s))
 	}
-	n, err := io.WriteString(c.rw, s)
-	c.n += int64(n)
+	n, err := io.WriteString(t.rw, s)
+	t.n += int64(n)
 	return n, err
 }
 
-// ReadFrom keeps net/http's sendfile path when the underlying writer has one.
-func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
+// ReadFrom goes through Write, which records before the last byte.
+func (t *tracker) ReadFrom(src io.Reader) (int64, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
 	}
-	if rf, ok := c.rw.(io.ReaderFrom); ok && c.final == nil {
-		n, err := rf.ReadFrom(src)
-		c.n += n
-		return n, err
-	}
-	if c.final != nil {
-		return io.Copy(writerOnly{c}, src) // through Write, which records before the last byte
-	}
-	n, err := io.Copy(writerOnly{c.rw}, src)
-	c.n += n
-	return n, err
+	return io.Copy(writerOnly{t}, src)
 }
 
 // Flush flushes through any wrappers below, as http.ResponseController does.
-func (c *countingWriter) Flush() {
-	_ = http.NewResponseController(c.rw).Flush()
+func (t *tracker) Flush() {
+	_ = http.NewResponseController(t.rw).Flush()
 }
 
 // Hijack hands the connection over; bytes written to it are not counted.
-func (c *countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(c.rw).Hijack()
+func (t *tracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(t.rw).Hijack()
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.rw }
+func (t *tracker) Unwrap() http.ResponseWriter { return t.rw }
 
-func (c *countingWriter) statusCode() int {
-	if c.status == 0 {
+func (t *tracker) statusCode() int {
+	if t.status == 0 {
 		return http.StatusOK
 	}
-	return c.status
+	return t.status
 }
 
 // writerOnly hides ReadFrom so io.Copy does not recurse.

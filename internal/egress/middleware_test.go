@@ -20,7 +20,7 @@ func spooled(t *testing.T, dir string) []Event {
 	t.Helper()
 	var out []Event
 	for _, rec := range readAll(t, dir) {
-		d := parseDelivery(rec.payload)
+		d := parseRecord(rec.payload)
 		if d.bad != nil {
 			t.Fatalf("bad spooled event: %v", d.bad)
 		}
@@ -161,16 +161,16 @@ func TestMiddlewareClientHangsUpMidBody(t *testing.T) {
 
 func TestNoteSpaceWithoutMiddlewareIsNoop(t *testing.T) {
 	NoteSpace(context.Background(), "did:key:x") // must not panic
-	acc := &accumulator{}
-	ctx := context.WithValue(context.Background(), accumulatorKey{}, acc)
+	tr := &tracker{Context: context.Background()}
+	ctx := context.WithValue(tr, struct{}{}, "a context below the tracker's")
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)
 		go func() { defer wg.Done(); NoteSpace(ctx, fmt.Sprint("did:key:", i)) }()
 	}
 	wg.Wait()
-	if !strings.HasPrefix(acc.space, "did:key:") {
-		t.Fatalf("space %q", acc.space)
+	if !strings.HasPrefix(SpaceOf(ctx), "did:key:") {
+		t.Fatalf("space %q", SpaceOf(ctx))
 	}
 }
 

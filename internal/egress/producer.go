@@ -11,11 +11,17 @@ import (
 // Producer writes events to the durable local spool. Record is safe for
 // concurrent use and never waits on a queue or on fsync.
 type Producer struct {
-	cfg     ProducerConfig
-	w       *spoolWriter
-	m       *producerMetrics
-	log     *slog.Logger
-	pending atomic.Int64 // events in the spool not yet acknowledged (this process's view)
+	cfg ProducerConfig
+	w   *spoolWriter
+	m   *producerMetrics
+	log *slog.Logger
+	// Events in the spool not yet acknowledged, as this process sees them:
+	// backlog (found at open) + appended (counted by the spool writer) -
+	// acked. Nothing on the request path touches an atomic for it.
+	backlog  int64
+	ackedN   atomic.Int64
+	dropped  atomic.Int64
+	failures atomic.Int64
 
 	stop     chan struct{}
 	stopped  sync.WaitGroup
@@ -35,12 +41,11 @@ func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{cfg: cfg, w: w, m: newProducerMetrics(cfg.Registerer), log: cfg.Logger,
+	p := &Producer{cfg: cfg, w: w, log: cfg.Logger, backlog: countBacklog(cfg.Dir),
 		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}}
+	p.m = newProducerMetrics(cfg.Registerer, p)
 	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
 	w.refreshTotal()
-	p.pending.Store(countBacklog(cfg.Dir))
-	p.m.spoolEvents.Set(float64(p.pending.Load()))
 	p.stopped.Add(1)
 	go p.syncLoop()
 	return p, nil
@@ -69,24 +74,21 @@ func countBacklog(dir string) int64 {
 var payloadBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (p *Producer) Record(ev *Event) error {
-	p.m.produced.Inc()
 	buf := payloadBufs.Get().(*[]byte)
-	payload := ev.appendJSON((*buf)[:0])
+	payload := ev.appendBinary((*buf)[:0])
 	err := p.w.append(payload) // copies payload into the spool
 	*buf = payload
 	payloadBufs.Put(buf)
 	switch {
-	case err == nil:
-		p.m.spooled.Inc()
-		p.m.spoolEvents.Set(float64(p.pending.Add(1)))
+	case err == nil: // counted by the spool writer, under its lock
 	case errors.Is(err, ErrSpoolFull):
-		p.m.dropped.Inc()
+		p.dropped.Add(1)
 		if p.fullLog.allow() {
 			p.log.Error("egress: spool full, dropping events (billing data lost); is the shipper or consumer running?",
 				"dir", p.cfg.Dir, "max_bytes", p.cfg.MaxBytes)
 		}
 	default:
-		p.m.spoolErrors.Inc()
+		p.failures.Add(1)
 		if p.fullLog.allow() {
 			p.log.Error("egress: spool write failed, event lost", "dir", p.cfg.Dir, "err", err)
 		}
@@ -98,12 +100,18 @@ func (p *Producer) Record(ev *Event) error {
 // rejected were dead-lettered instead of acknowledged by the queue.
 func (p *Producer) acked(n, rejected int) {
 	p.m.shipped.Add(float64(n - rejected))
-	v := p.pending.Add(-int64(n))
-	if v < 0 {
-		p.pending.Store(0)
-		v = 0
-	}
-	p.m.spoolEvents.Set(float64(v))
+	p.ackedN.Add(int64(n))
+}
+
+// pending is the number of events in the spool not yet acknowledged, as
+// this process sees them.
+func (p *Producer) pending() int64 {
+	return max(p.backlog+p.w.appendedCount()-p.ackedN.Load(), 0)
+}
+
+// produced counts events offered to Record.
+func (p *Producer) produced() int64 {
+	return p.w.appendedCount() + p.dropped.Load() + p.failures.Load()
 }
 
 func (p *Producer) syncLoop() {

@@ -80,14 +80,14 @@ func shipUntilDrained(t *testing.T, p *Producer, q Queue) {
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for p.pending.Load() > 0 && time.Now().Before(deadline) {
+	for p.pending() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := p.pending.Load(); n != 0 {
+	if n := p.pending(); n != 0 {
 		t.Fatalf("%d events still in the spool after 30s", n)
 	}
 }
@@ -180,7 +180,7 @@ func TestSQSUnreachableThenBack(t *testing.T) {
 	if v := value(t, p.m.shipFailed); v == 0 {
 		t.Fatal("no send failures counted while the queue was down")
 	}
-	if n := p.pending.Load(); n != 70 {
+	if n := p.pending(); n != 70 {
 		t.Fatalf("spool holds %d events, want 70", n)
 	}
 	up, _ := NewSQSQueue(context.Background(), SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())

@@ -87,15 +87,16 @@ func (s *Shipper) Run(ctx context.Context) error {
 func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err error) {
 	todo := make([]Message, 0, len(recs))
 	for _, rec := range recs {
-		var probe struct {
-			ID string `json:"id"`
+		ev, err := decodeRecord(rec.payload)
+		if err == nil && ev.ID == "" {
+			err = fmt.Errorf("%w: no id", ErrMalformed)
 		}
-		if err := json.Unmarshal(rec.payload, &probe); err != nil || probe.ID == "" {
-			s.deadLetter(rec.payload, "spool record is not an event")
+		if err != nil {
+			s.deadLetter(recordBody(rec.payload), "spool record is not an event: "+err.Error())
 			rejected++
 			continue
 		}
-		todo = append(todo, Message{ID: probe.ID, Body: rec.payload})
+		todo = append(todo, Message{ID: ev.ID, Body: ev.appendJSON(nil)})
 	}
 	delay := s.cfg.RetryMin
 	for len(todo) > 0 {

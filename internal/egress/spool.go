@@ -100,26 +100,31 @@ type spoolWriter struct {
 	log       *slog.Logger
 	lock      *os.File
 
-	mu        sync.Mutex
-	mapMu     sync.RWMutex // held (read) while msync runs outside mu; close unmaps under it
-	f         *os.File
-	m         []byte // the active segment, mapped
-	seq       uint64
-	segSize   int64       // bytes of records in the active segment
-	total     int64       // bytes of all segments' records on disk
-	unsynced  int         // records appended since the last sync was started
-	retired   []mappedSeg // sealed segments not yet synced, unmapped and closed
-	dirDirty  bool        // a segment was created since the last directory fsync
-	syncNow   chan struct{}
-	lastFull  time.Time
-	onRefresh func(total int64)
+	mu    sync.Mutex
+	mapMu sync.RWMutex // held (read) while msync runs outside mu; close unmaps under it
+	// populating counts background page populations of new segments.
+	populating sync.WaitGroup
+	f          *os.File
+	m          []byte // the active segment, mapped
+	seq        uint64
+	segSize    int64       // bytes of records in the active segment
+	synced     int64       // bytes of the active segment known flushed by msync
+	total      int64       // bytes of all segments' records on disk
+	unsynced   int         // records appended since the last sync was started
+	appended   int64       // records appended since open
+	retired    []mappedSeg // sealed segments not yet synced, unmapped and closed
+	dirDirty   bool        // a segment was created since the last directory fsync
+	syncNow    chan struct{}
+	lastFull   time.Time
+	onRefresh  func(total int64)
 }
 
 // mappedSeg is a sealed segment waiting for its final sync.
 type mappedSeg struct {
-	f    *os.File
-	m    []byte
-	size int64
+	f      *os.File
+	m      []byte
+	size   int64
+	synced int64 // bytes already flushed
 }
 
 func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
@@ -174,10 +179,21 @@ func (w *spoolWriter) startSegmentLocked(need int64) error {
 	if err != nil {
 		return fail(fmt.Errorf("map spool segment: %w", err))
 	}
+	// Fault the segment's pages in, writable, in one system call off the
+	// request path; otherwise the first write to each 4 KiB page takes a
+	// page fault in a request. The appends that start meanwhile are safe:
+	// the kernel orders both. Nothing unmaps a segment before populating
+	// is done (see sync and close). Kernels before 5.14 lack
+	// MADV_POPULATE_WRITE; the faults then stay.
+	w.populating.Add(1)
+	go func() {
+		defer w.populating.Done()
+		_ = unix.Madvise(m, unix.MADV_POPULATE_WRITE)
+	}()
 	if w.f != nil {
-		w.retired = append(w.retired, mappedSeg{f: w.f, m: w.m, size: w.segSize})
+		w.retired = append(w.retired, mappedSeg{f: w.f, m: w.m, size: w.segSize, synced: w.synced})
 	}
-	w.f, w.m, w.seq, w.segSize, w.dirDirty = f, m, w.seq+1, 0, true
+	w.f, w.m, w.seq, w.segSize, w.synced, w.dirDirty = f, m, w.seq+1, 0, 0, true
 	return nil
 }
 
@@ -209,6 +225,7 @@ func (w *spoolWriter) append(payload []byte) error {
 	w.segSize += n
 	w.total += n
 	w.unsynced++
+	w.appended++
 	if w.unsynced >= w.syncEvery {
 		select {
 		case w.syncNow <- struct{}{}:
@@ -216,6 +233,13 @@ func (w *spoolWriter) append(payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// appendedCount is the number of records appended since open.
+func (w *spoolWriter) appendedCount() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.appended
 }
 
 // sync flushes the active segment's records to disk, finishes sealed
@@ -226,14 +250,23 @@ func (w *spoolWriter) sync() error {
 	// appends never wait for it; mapMu keeps close from unmapping meanwhile.
 	w.mapMu.RLock()
 	w.mu.Lock()
-	retired, m, size, dirty := w.retired, w.m, w.segSize, w.dirDirty
+	retired, m, seq, from, size, dirty := w.retired, w.m, w.seq, w.synced, w.segSize, w.dirDirty
 	w.retired, w.unsynced, w.dirDirty = nil, 0, false
 	w.mu.Unlock()
 	var errs []error
-	if m != nil && size > 0 {
-		errs = append(errs, unix.Msync(m[:size], unix.MS_SYNC))
+	if err := msyncRange(m, from, size); err != nil {
+		errs = append(errs, err)
+	} else {
+		w.mu.Lock()
+		if w.seq == seq {
+			w.synced = size
+		}
+		w.mu.Unlock()
 	}
 	w.mapMu.RUnlock()
+	if len(retired) > 0 {
+		w.populating.Wait()
+	}
 	for _, r := range retired {
 		errs = append(errs, finishSegment(r))
 	}
@@ -243,9 +276,20 @@ func (w *spoolWriter) sync() error {
 	return errors.Join(errs...)
 }
 
+// msyncRange flushes m[from:to], from the page that holds from: only the
+// records appended since the last flush, so the kernel does not walk the
+// pages of the whole segment every time.
+func msyncRange(m []byte, from, to int64) error {
+	if m == nil || to <= from {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	return unix.Msync(m[from/page*page:to], unix.MS_SYNC)
+}
+
 // finishSegment makes a sealed segment durable and trims its unused tail.
 func finishSegment(s mappedSeg) error {
-	return errors.Join(unix.Msync(s.m, unix.MS_SYNC), unix.Munmap(s.m),
+	return errors.Join(msyncRange(s.m, s.synced, s.size), unix.Munmap(s.m),
 		s.f.Truncate(s.size), s.f.Sync(), s.f.Close())
 }
 
@@ -282,11 +326,12 @@ func (w *spoolWriter) refreshTotal() {
 
 func (w *spoolWriter) close() error {
 	err := w.sync()
+	w.populating.Wait()
 	w.mapMu.Lock()
 	defer w.mapMu.Unlock()
 	w.mu.Lock()
 	if w.f != nil {
-		err = errors.Join(err, finishSegment(mappedSeg{f: w.f, m: w.m, size: w.segSize}))
+		err = errors.Join(err, finishSegment(mappedSeg{f: w.f, m: w.m, size: w.segSize, synced: w.synced}))
 		w.f, w.m = nil, nil
 	}
 	w.mu.Unlock()

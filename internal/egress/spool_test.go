@@ -59,7 +59,7 @@ func readAll(t *testing.T, dir string) []record {
 func TestSpoolRoundTripAcrossSegments(t *testing.T) {
 	dir := t.TempDir()
 	p, _ := openTestProducer(t, dir, nil)
-	const n = 2000 // ~200 KB: spans several 64 KiB segments
+	const n = 5000 // ~285 KB of ~57-byte records: spans several 64 KiB segments
 	for i := range n {
 		if err := p.Record(testEvent(i, "did:key:a", int64(i))); err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ func TestSpoolRoundTripAcrossSegments(t *testing.T) {
 		t.Fatalf("read %d records, want %d", len(recs), n)
 	}
 	for i, rec := range recs {
-		d := parseDelivery(rec.payload)
+		d := parseRecord(rec.payload)
 		if d.bad != nil || d.ev.ID != fmt.Sprintf("ev-%06d", i) || d.ev.Bytes != int64(i) {
 			t.Fatalf("record %d: %+v %v", i, d.ev, d.bad)
 		}
@@ -87,7 +87,7 @@ func TestSpoolRoundTripAcrossSegments(t *testing.T) {
 func TestSpoolCommitDeletesOnlyAcknowledgedSegments(t *testing.T) {
 	dir := t.TempDir()
 	p, _ := openTestProducer(t, dir, nil)
-	for i := range 2000 {
+	for i := range 5000 { // ~285 KB: five 64 KiB segments
 		_ = p.Record(testEvent(i, "", 1))
 	}
 	r, err := openSpoolReader(dir, quietLog())
@@ -95,7 +95,7 @@ func TestSpoolCommitDeletesOnlyAcknowledgedSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := listSegments(dir)
-	recs, _ := r.next(1000)
+	recs, _ := r.next(2000) // into the second segment
 	last := recs[len(recs)-1].end
 	if err := r.commit(last); err != nil {
 		t.Fatal(err)
@@ -106,8 +106,8 @@ func TestSpoolCommitDeletesOnlyAcknowledgedSegments(t *testing.T) {
 	}
 	r.close()
 	// A new reader resumes after the cursor.
-	if got := len(readAll(t, dir)); got != 1000 {
-		t.Fatalf("resumed reader saw %d records, want 1000", got)
+	if got := len(readAll(t, dir)); got != 3000 {
+		t.Fatalf("resumed reader saw %d records, want 3000", got)
 	}
 	p.Close()
 }
@@ -156,7 +156,7 @@ func TestSpoolTornRecordSkipped(t *testing.T) {
 				t.Fatalf("got %d records, want %d", len(recs), tc.want+1)
 			}
 			for _, rec := range recs {
-				if d := parseDelivery(rec.payload); d.bad != nil {
+				if d := parseRecord(rec.payload); d.bad != nil {
 					t.Fatalf("mis-parsed record: %v", d.bad)
 				}
 			}
