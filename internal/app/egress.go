@@ -21,10 +21,11 @@ func startEgress(ctx context.Context, cfg *config.Config, n *node) (func(http.Ha
 		return func(h http.Handler) http.Handler { return h }, nil
 	}
 	p, err := egress.OpenProducer(egress.ProducerConfig{
-		Dir:        cfg.Egress.SpoolDir(cfg.DataDir),
-		MaxBytes:   cfg.Egress.SpoolMaxBytes,
-		Registerer: n.reg,
-		Logger:     n.log,
+		Dir:          cfg.Egress.SpoolDir(cfg.DataDir),
+		MaxBytes:     cfg.Egress.SpoolMaxBytes,
+		SyncInterval: cfg.Egress.SyncInterval,
+		Registerer:   n.reg,
+		Logger:       n.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("egress spool: %w", err)

@@ -11,6 +11,9 @@ import (
 // DefaultEgressSpoolMaxBytes bounds the local spool of unshipped events.
 const DefaultEgressSpoolMaxBytes = 1 << 30
 
+// DefaultEgressSyncInterval is the longest a spooled event waits for fsync.
+const DefaultEgressSyncInterval = time.Second
+
 // EgressConfig configures egress accounting: the spool every gateway
 // writes, the queue it ships to, and the consumer's totals.
 type EgressConfig struct {
@@ -20,6 +23,9 @@ type EgressConfig struct {
 	Spool string
 	// SpoolMaxBytes bounds the spool; past it new events are dropped and counted.
 	SpoolMaxBytes int64
+	// SyncInterval is the longest a spooled event waits for fsync: what a
+	// power loss can take (a killed process loses nothing).
+	SyncInterval time.Duration
 	// SQSQueueURL, when set, ships events to this SQS queue (FIFO when it ends in .fifo).
 	SQSQueueURL string
 	// SQSEndpoint overrides the SQS endpoint (local stand-ins).
@@ -60,6 +66,7 @@ func (c *EgressConfig) Flags(fs *flag.FlagSet, role string) {
 	case "produce":
 		fs.BoolVar(&c.Enabled, "egress", true, "record an egress event for every /ipfs/ response")
 		fs.Int64Var(&c.SpoolMaxBytes, "egress-spool-max-bytes", DefaultEgressSpoolMaxBytes, "largest egress spool; past it new events are dropped and counted")
+		fs.DurationVar(&c.SyncInterval, "egress-spool-sync-interval", DefaultEgressSyncInterval, "longest a spooled event waits for fsync (what a power loss can lose; a killed process loses nothing)")
 		spool()
 		sqs()
 	case "consume":
@@ -90,6 +97,9 @@ func (c *EgressConfig) Validate() error {
 	}
 	if c.SpoolMaxBytes < 0 {
 		errs = append(errs, errors.New("--egress-spool-max-bytes must not be negative"))
+	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, errors.New("--egress-spool-sync-interval must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -15,7 +15,7 @@ import (
 const (
 	DefaultSpoolMaxBytes    = 1 << 30                // 1 GiB of unshipped events (~3M events)
 	DefaultSegmentBytes     = 16 << 20               // 16 MiB per segment file
-	DefaultSyncInterval     = 100 * time.Millisecond // longest an event waits for fsync
+	DefaultSyncInterval     = time.Second            // longest an event waits for fsync
 	DefaultSyncEvery        = 10000                  // fsync early after this many events (an msync costs ~0.3 ms of CPU whatever its size)
 	DefaultShipBatch        = 100                    // events read from the spool per round
 	DefaultShipIdle         = 200 * time.Millisecond // spool poll interval when empty

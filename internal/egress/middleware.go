@@ -77,8 +77,7 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		t := &tracker{Context: r.Context(), rw: w, p: p, o: o, r: r}
-		t.ev.Resource, t.ev.Path = cid, rest
+		t := &tracker{Context: r.Context(), rw: w, p: p, o: o, r: r, cid: cid, rest: rest}
 		defer t.finish()
 		next.ServeHTTP(t, r.WithContext(t))
 	})
@@ -87,8 +86,8 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 // tracker follows one /ipfs/ response. It is, in one allocation (this is
 // on every request's path), the ResponseWriter handed to the next handler,
 // counting body bytes the connection accepted; the request's context,
-// through which the layers below note the space served (NoteSpace); and the
-// event being built.
+// through which the layers below note the space served (NoteSpace); and
+// what the event needs.
 type tracker struct {
 	context.Context // the request's own; tracker answers trackerKey
 
@@ -103,10 +102,10 @@ type tracker struct {
 	length      int64 // Content-Length, -1 when none; valid when lengthKnown
 	lengthKnown bool
 
+	cid, rest string // the resource and path of the event
+
 	mu    sync.Mutex // guards space: the layers below may run goroutines
 	space string
-
-	ev Event
 }
 
 var (
@@ -127,18 +126,16 @@ func (t *tracker) Value(key any) any {
 // record spools the event for a body of total bytes, once.
 func (t *tracker) record(total int64) {
 	t.recorded = true
-	ev := &t.ev
-	ev.Version, ev.Status, ev.Bytes = EventVersion, t.statusCode(), total
-	ev.ServedAt = t.o.now().UTC()
+	ev := Event{Version: EventVersion, Resource: t.cid, Path: t.rest, Status: t.statusCode(), Bytes: total,
+		ServedAt: t.o.now().UTC(), Format: deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))}
 	ev.ID = NewID(ev.ServedAt)
-	ev.Format = deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))
 	t.mu.Lock()
 	ev.Space = t.space
 	t.mu.Unlock()
 	if t.o.tokenID != nil {
 		ev.TokenID = t.o.tokenID(t.r)
 	}
-	_ = t.p.Record(ev) // failures are counted and logged by the producer
+	_ = t.p.Record(&ev) // failures are counted and logged by the producer
 }
 
 // finish records the event if writing the body did not already.
