@@ -92,13 +92,13 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if e, hit := c.entries.Get(key); hit {
-			egress.NoteSpace(r.Context(), e.space)
+			egress.NoteWriterSpace(w, e.space)
 			e.write(w, r)
 			return
 		}
 		rec := &recorder{ResponseWriter: w, limit: c.maxBody}
 		next.ServeHTTP(rec, r)
-		c.keep(key, rec, egress.SpaceOf(r.Context()))
+		c.keep(key, rec, egress.WriterSpace(w))
 	})
 }
 

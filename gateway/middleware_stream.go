@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // withStreamAbort guards responses against block reads that fail once
@@ -17,7 +19,11 @@ func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &stream{}
 		aw := &abortWriter{ResponseWriter: w, s: s, log: log, r: r}
-		next.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), streamKey{}, s)))
+		// One new context for both: the stream guard's, and egress
+		// accounting's, through which the resolver notes the space of
+		// the blocks it reads (egress.Middleware leaves requests alone).
+		ctx := egress.Context(r.Context(), w)
+		next.ServeHTTP(aw, r.WithContext(context.WithValue(ctx, streamKey{}, s)))
 		aw.finish()
 	})
 }

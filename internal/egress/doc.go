@@ -17,7 +17,9 @@
 //	go s.Run(ctx)
 //
 // The resolver calls egress.NoteSpace(ctx, spaceDID) when the bytes it serves
-// come from a location claim naming a space.
+// come from a location claim naming a space; ctx must come from
+// egress.Context(ctx, w) (the gateway's stream guard makes it). A cache that
+// answers without the resolver calls egress.NoteWriterSpace(w, spaceDID).
 //
 // Consuming and reporting (cargate egress consume / report):
 //

@@ -32,25 +32,61 @@ func WithClock(now func() time.Time) Option {
 
 type trackerKey struct{}
 
+// Context returns ctx carrying the accounting of the response w writes
+// (found by unwrapping w down to Middleware's writer), so that code that
+// only has the context, like the block resolver, can note the space with
+// NoteSpace. Middleware itself leaves the request's context alone: copying
+// every request to change its context cost more than the rest of the
+// accounting for a response served from memory. A handler that calls code
+// which notes spaces wraps its context once with Context. ctx is returned
+// as is when w is not under Middleware.
+func Context(ctx context.Context, w http.ResponseWriter) context.Context {
+	if t := trackerOf(w); t != nil {
+		return context.WithValue(ctx, trackerKey{}, t)
+	}
+	return ctx
+}
+
+// trackerOf finds Middleware's writer under w, or nil.
+func trackerOf(w http.ResponseWriter) *tracker {
+	for w != nil {
+		switch x := w.(type) {
+		case *tracker:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
 // SpaceOf returns the space noted so far for the response ctx belongs to
-// ("" when none, or outside Middleware). A cache that answers a later
-// request without reading blocks notes it again, so billing stays right.
+// ("" when none, or when ctx does not come from Context).
 func SpaceOf(ctx context.Context) string {
 	t, _ := ctx.Value(trackerKey{}).(*tracker)
-	if t == nil {
-		return ""
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.space
+	return t.noted()
 }
+
+// WriterSpace is SpaceOf for the response w writes.
+func WriterSpace(w http.ResponseWriter) string { return trackerOf(w).noted() }
 
 // NoteSpace records that the bytes being served belong to space (a DID, from
 // a location claim). The first space noted for a response is kept. It does
-// nothing when ctx does not come from a request under Middleware, and is safe
-// for concurrent use.
+// nothing when ctx does not come from Context, and is safe for concurrent
+// use.
 func NoteSpace(ctx context.Context, space string) {
 	t, _ := ctx.Value(trackerKey{}).(*tracker)
+	t.note(space)
+}
+
+// NoteWriterSpace is NoteSpace for the response w writes: a cache that
+// answers a request without reading blocks notes the space it kept, so
+// billing stays right.
+func NoteWriterSpace(w http.ResponseWriter, space string) { trackerOf(w).note(space) }
+
+func (t *tracker) note(space string) {
 	if t == nil || space == "" {
 		return
 	}
@@ -59,6 +95,15 @@ func NoteSpace(ctx context.Context, space string) {
 		t.space = space
 	}
 	t.mu.Unlock()
+}
+
+func (t *tracker) noted() string {
+	if t == nil {
+		return ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.space
 }
 
 // Middleware records an egress Event for every /ipfs/ request next serves
@@ -77,20 +122,16 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		t := &tracker{Context: r.Context(), rw: w, p: p, o: o, r: r, cid: cid, rest: rest}
+		t := &tracker{rw: w, p: p, o: o, r: r, cid: cid, rest: rest}
 		defer t.finish()
-		next.ServeHTTP(t, r.WithContext(t))
+		next.ServeHTTP(t, r)
 	})
 }
 
-// tracker follows one /ipfs/ response. It is, in one allocation (this is
-// on every request's path), the ResponseWriter handed to the next handler,
-// counting body bytes the connection accepted; the request's context,
-// through which the layers below note the space served (NoteSpace); and
-// what the event needs.
+// tracker follows one /ipfs/ response: it is the ResponseWriter handed to
+// the next handler, counting body bytes the connection accepted, and holds
+// what the event needs, including the space the layers below note.
 type tracker struct {
-	context.Context // the request's own; tracker answers trackerKey
-
 	rw http.ResponseWriter
 	p  *Producer
 	o  *middlewareOptions
@@ -114,14 +155,6 @@ var (
 	_ http.Hijacker   = (*tracker)(nil)
 	_ io.StringWriter = (*tracker)(nil)
 )
-
-// Value makes the tracker findable from the request context.
-func (t *tracker) Value(key any) any {
-	if key == (trackerKey{}) {
-		return t
-	}
-	return t.Context.Value(key)
-}
 
 // record spools the event for a body of total bytes, once.
 func (t *tracker) record(total int64) {

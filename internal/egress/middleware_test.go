@@ -34,8 +34,8 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	p, _ := openTestProducer(t, dir, nil)
 	body := strings.Repeat("x", 10000)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		NoteSpace(r.Context(), "did:key:space1")
-		NoteSpace(r.Context(), "did:key:space2") // the first space wins
+		NoteSpace(Context(r.Context(), w), "did:key:space1")
+		NoteSpace(Context(r.Context(), w), "did:key:space2") // the first space wins
 		switch r.URL.Query().Get("kind") {
 		case "car":
 			w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1")
@@ -161,16 +161,35 @@ func TestMiddlewareClientHangsUpMidBody(t *testing.T) {
 
 func TestNoteSpaceWithoutMiddlewareIsNoop(t *testing.T) {
 	NoteSpace(context.Background(), "did:key:x") // must not panic
-	tr := &tracker{Context: context.Background()}
-	ctx := context.WithValue(tr, struct{}{}, "a context below the tracker's")
+	NoteWriterSpace(httptest.NewRecorder(), "did:key:x")
+	if s := SpaceOf(Context(context.Background(), httptest.NewRecorder())); s != "" {
+		t.Fatalf("space %q outside Middleware", s)
+	}
+}
+
+// wrappedWriter is a layer between Middleware and a handler, as the
+// gateway's response cache and stream guard are.
+type wrappedWriter struct{ http.ResponseWriter }
+
+func (w wrappedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestContextFindsTheResponseUnderWrappers(t *testing.T) {
+	tr := &tracker{}
+	w := wrappedWriter{wrappedWriter{tr}}
+	ctx := context.WithValue(Context(context.Background(), w), struct{}{}, "a context below")
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)
 		go func() { defer wg.Done(); NoteSpace(ctx, fmt.Sprint("did:key:", i)) }()
 	}
 	wg.Wait()
-	if !strings.HasPrefix(SpaceOf(ctx), "did:key:") {
-		t.Fatalf("space %q", SpaceOf(ctx))
+	first := SpaceOf(ctx)
+	if !strings.HasPrefix(first, "did:key:") || WriterSpace(w) != first {
+		t.Fatalf("space %q through the context, %q through the writer", first, WriterSpace(w))
+	}
+	NoteWriterSpace(w, "did:key:later") // the first space noted wins
+	if SpaceOf(ctx) != first {
+		t.Fatalf("space changed to %q", SpaceOf(ctx))
 	}
 }
 
