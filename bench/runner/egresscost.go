@@ -86,9 +86,9 @@ func measureEgressCost(ctx context.Context, p profile, set *datagen.Set, sc scen
 	// request the steadier figure of the cost.
 	half := sc
 	half.Conc = max(sc.Conc/2, 1)
-	log.Printf("%s: egress on and off, twin cargates loaded together, %d windows of %s", sc.ID, pairs/2, p.slice)
+	log.Printf("%s: egress on and off, twin cargates loaded together, %d windows of %s", sc.ID, pairs, p.slice)
 	var cpuRatios []float64
-	for range max(pairs/2, 1) {
+	for range pairs {
 		var mOn measure
 		var errOn error
 		done := make(chan struct{})

@@ -117,12 +117,11 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 		opt(o)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cid, rest, ok := splitIPFSPath(r)
-		if !ok {
+		if _, _, ok := splitIPFSPath(r); !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		t := &tracker{rw: w, p: p, o: o, r: r, cid: cid, rest: rest}
+		t := &tracker{rw: w, p: p, o: o, r: r}
 		defer t.finish()
 		next.ServeHTTP(t, r)
 	})
@@ -138,12 +137,10 @@ type tracker struct {
 	r  *http.Request
 
 	n           int64 // body bytes written
-	status      int
-	recorded    bool
 	length      int64 // Content-Length, -1 when none; valid when lengthKnown
+	status      int32
+	recorded    bool
 	lengthKnown bool
-
-	cid, rest string // the resource and path of the event
 
 	mu    sync.Mutex // guards space: the layers below may run goroutines
 	space string
@@ -159,7 +156,8 @@ var (
 // record spools the event for a body of total bytes, once.
 func (t *tracker) record(total int64) {
 	t.recorded = true
-	ev := Event{Version: EventVersion, Resource: t.cid, Path: t.rest, Status: t.statusCode(), Bytes: total,
+	cid, rest, _ := splitIPFSPath(t.r) // again: keeping them would grow every tracker
+	ev := Event{Version: EventVersion, Resource: cid, Path: rest, Status: t.statusCode(), Bytes: total,
 		ServedAt: t.o.now().UTC(), Format: deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))}
 	ev.ID = NewID(ev.ServedAt)
 	t.mu.Lock()
@@ -182,7 +180,7 @@ func (t *tracker) Header() http.Header { return t.rw.Header() }
 
 func (t *tracker) WriteHeader(code int) {
 	if t.status == 0 && code >= 200 {
-		t.status = code
+		t.status = int32(code)
 	}
 	t.rw.WriteHeader(code)
 }
@@ -267,7 +265,7 @@ func (t *tracker) statusCode() int {
 	if t.status == 0 {
 		return http.StatusOK
 	}
-	return t.status
+	return int(t.status)
 }
 
 // writerOnly hides ReadFrom so io.Copy does not recurse.
