@@ -3,9 +3,11 @@ package load
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,9 +83,21 @@ func TestOpenLoopCountsQueueingBehindAStall(t *testing.T) {
 }
 
 func TestProcReadsSelf(t *testing.T) {
-	cpu, err := ReadCPU(os.Getpid())
-	if err != nil || cpu < 0 {
-		t.Fatalf("cpu %v, %v", cpu, err)
+	pid := os.Getpid()
+	c0, err := ReadCPU(pid)
+	if err != nil || c0 <= 0 {
+		t.Fatalf("cpu %v, %v", c0, err)
+	}
+	start := time.Now()
+	for time.Since(start) < 200*time.Millisecond { // burn CPU on this thread
+	}
+	c1, _ := ReadCPU(pid)
+	if d := c1 - c0; d < 0.15 || d > time.Since(start).Seconds()*float64(runtime.NumCPU())+0.05 {
+		t.Fatalf("200 ms of spinning read as %.3f s of CPU", d)
+	}
+	// The nanosecond figure agrees with the tick-based one, to a few ticks.
+	if st, err := statCPU(pid); err != nil || math.Abs(st-c1) > 0.1 {
+		t.Fatalf("schedstat %.3f s, stat %.3f s (%v)", c1, st, err)
 	}
 	rss, hwm, err := ReadMem(os.Getpid())
 	if err != nil || rss <= 0 || hwm < rss {

@@ -27,6 +27,7 @@ const (
 	DefaultReportDays       = 31                     // report window when From is zero
 	DefaultDeadLetterName   = "dead-letter.jsonl"    // local dead-letter file name
 	DefaultSpoolPollOnce    = time.Second            // receive wait in Once mode
+	DefaultSeenRetention    = 35 * 24 * time.Hour    // how long counted ids are remembered (SQS keeps messages ≤ 14 days)
 	minSpoolSegmentBytes    = 64 << 10
 	maxRecordBytes          = 1 << 20
 	defaultDynamoAWSRegion  = "us-east-1"
@@ -193,6 +194,10 @@ type ConsumeConfig struct {
 	DeadLetterFile string
 	// Once drains what is waiting and returns instead of running until ctx ends.
 	Once bool
+	// SeenRetention is how long the embedded store remembers the id of a
+	// counted event (by the day it was served), to drop redeliveries.
+	// Default DefaultSeenRetention; negative keeps ids forever.
+	SeenRetention time.Duration
 	// ReceiveWait is the SQS long-poll wait (DefaultReceiveWait; DefaultSpoolPollOnce when Once).
 	ReceiveWait time.Duration
 	// Registerer receives the consumer metrics; nil registers nothing.
@@ -207,6 +212,7 @@ func (c *ConsumeConfig) withDefaults() ConsumeConfig {
 		setDefault(&out.ReceiveWait, DefaultSpoolPollOnce)
 	}
 	setDefault(&out.ReceiveWait, DefaultReceiveWait)
+	setDefault(&out.SeenRetention, DefaultSeenRetention)
 	if out.DeadLetterFile == "" {
 		dir := out.TotalsDir
 		if dir == "" {

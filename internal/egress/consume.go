@@ -51,7 +51,8 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 		return err
 	}
 	defer src.close()
-	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger}
+	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger,
+		retention: cfg.SeenRetention}
 	delay := DefaultRetryMin
 	// An empty spool read is definitive; an empty SQS receive is not (a
 	// queue can answer empty while messages are in flight), so --once
@@ -61,6 +62,7 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 		emptiesToStop = 3
 	}
 	for ctx.Err() == nil {
+		c.forgetOldIDs(time.Now())
 		n, err := c.round(ctx)
 		if err != nil {
 			src.abandon()
@@ -92,6 +94,31 @@ type consumer struct {
 	store totalsStore
 	m     *consumerMetrics
 	log   *slog.Logger
+
+	retention time.Duration
+	forgotDay string // the day forgetOldIDs last ran
+}
+
+// seenForgetter is a totals store that keeps a marker per counted id
+// apart from the totals (the embedded one), which can be dropped by day.
+type seenForgetter interface {
+	forgetSeen(beforeDay string) error
+}
+
+// forgetOldIDs drops, once per UTC day, the seen ids of events served
+// more than the retention ago: a duplicate can only come from a queue
+// redelivery, and SQS keeps a message at most 14 days.
+func (c *consumer) forgetOldIDs(now time.Time) {
+	f, ok := c.store.(seenForgetter)
+	today := now.UTC().Format(dayLayout)
+	if !ok || c.retention <= 0 || today == c.forgotDay {
+		return
+	}
+	before := now.Add(-c.retention).UTC().Format(dayLayout)
+	if err := f.forgetSeen(before); err != nil {
+		c.log.Warn("egress consume: forgetting old event ids failed; retrying tomorrow", "before", before, "err", err)
+	}
+	c.forgotDay = today
 }
 
 // round handles one receive: dead letters first, then totals, then the ack.

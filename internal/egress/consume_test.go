@@ -178,3 +178,36 @@ func testTotalsIdempotent(t *testing.T, store totalsStore) {
 		t.Fatalf("totals %+v %v", ts, err)
 	}
 }
+
+// TestForgetOldIDs: the embedded store drops the seen markers of days
+// older than the retention, once a day, and keeps later ones and totals.
+func TestForgetOldIDs(t *testing.T) {
+	store, err := openPebbleTotals(t.TempDir(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.close()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	old, recent := *testEvent(1, "did:key:a", 5), *testEvent(2, "did:key:a", 7)
+	old.ServedAt, recent.ServedAt = now.AddDate(0, 0, -40), now.AddDate(0, 0, -34)
+	if _, err := store.apply(context.Background(), []Event{old, recent}); err != nil {
+		t.Fatal(err)
+	}
+	c := &consumer{store: store, log: quietLog(), retention: 35 * 24 * time.Hour}
+	c.forgetOldIDs(now)
+	for _, tc := range []struct {
+		ev   Event
+		want bool
+	}{{old, false}, {recent, true}} {
+		if ok, err := store.has([]byte("s/" + tc.ev.day() + "/" + tc.ev.ID)); err != nil || ok != tc.want {
+			t.Errorf("marker of %s (served %s): present %v, want %v (%v)", tc.ev.ID, tc.ev.day(), ok, tc.want, err)
+		}
+	}
+	if tot, _ := store.get([]byte("t/" + old.day() + "/did:key:a")); tot.Bytes != 5 || tot.Events != 1 {
+		t.Errorf("old day's total %+v: totals must stay", tot)
+	}
+	// Later the same day it does not run again; the next day it does.
+	if c.forgotDay != now.Format(dayLayout) {
+		t.Errorf("forgotDay %q", c.forgotDay)
+	}
+}

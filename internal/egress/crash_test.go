@@ -110,6 +110,18 @@ func TestCrashSIGKILLUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
+	// The killed writer's segments (active, and sealed but unfinished) were
+	// cut back to their records.
+	segs, _ := listSegments(dir)
+	for _, seq := range segs {
+		fi, err := os.Stat(dir + "/" + segName(seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end := recordsEnd(t, dir, seq); fi.Size() != end {
+			t.Errorf("segment %d is %d bytes, its records end at %d", seq, fi.Size(), end)
+		}
+	}
 	totalsDir := t.TempDir()
 	cfg := ConsumeConfig{SpoolDir: dir, TotalsDir: totalsDir, Once: true, Logger: quietLog()}
 	if err := RunConsume(context.Background(), cfg); err != nil {
@@ -160,5 +172,22 @@ func waitListen(t *testing.T, r io.Reader) string {
 	case <-time.After(30 * time.Second):
 		t.Fatal("child gateway did not start")
 		return ""
+	}
+}
+
+// recordsEnd is where the readable records of segment seq end.
+func recordsEnd(t *testing.T, dir string, seq uint64) int64 {
+	t.Helper()
+	r := &spoolReader{dir: dir}
+	var end int64
+	for {
+		recs, off, err := r.readSegment(seq, end, 4096)
+		end = off
+		if err != nil {
+			t.Fatalf("segment %d: %v", seq, err)
+		}
+		if len(recs) < 4096 {
+			return end
+		}
 	}
 }

@@ -145,6 +145,10 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 	if len(segs) > 0 {
 		w.seq = segs[len(segs)-1]
 	}
+	if err := trimUnfinished(cfg.Dir, segs, cfg.SegmentBytes, cfg.Logger); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	w.mu.Lock()
 	err = w.startSegmentLocked(0)
 	w.mu.Unlock()
@@ -154,6 +158,77 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 	}
 	w.refreshTotal()
 	return w, nil
+}
+
+// trimUnfinished cuts back to the end of their readable records the
+// segments a killed writer left unfinished: its active one (the newest)
+// and any it had sealed but not yet trimmed, which are still at their
+// preallocated size (a finished segment is always smaller: 4 bytes are
+// kept for the terminator). The spool's size, and so its bound, counts
+// file sizes; a crash loop would otherwise fill the bound with empty
+// preallocated space.
+func trimUnfinished(dir string, segs []uint64, segBytes int64, log *slog.Logger) error {
+	for i, seq := range segs {
+		fi, err := os.Stat(filepath.Join(dir, segName(seq)))
+		if err != nil {
+			continue // a reader deleted it
+		}
+		if i == len(segs)-1 || fi.Size() >= segBytes {
+			if err := trimSegment(dir, seq, fi.Size(), log); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// trimSegment cuts segment seq (size bytes) after its last whole record.
+// Bytes after it that are not zero are a torn record (a crash mid-write,
+// or power loss): never counted, and logged.
+func trimSegment(dir string, seq uint64, size int64, log *slog.Logger) error {
+	r := &spoolReader{dir: dir}
+	var end int64
+	for {
+		recs, off, err := r.readSegment(seq, end, 4096)
+		end = off
+		if err != nil || len(recs) < 4096 {
+			break // a torn record ends the readable part like a clean end
+		}
+	}
+	if size <= end {
+		return nil
+	}
+	name := filepath.Join(dir, segName(seq))
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if !zeroFrom(f, end) {
+		log.Warn("egress: torn spool record removed (a crash mid-write); it was never counted",
+			"segment", name, "offset", end)
+	}
+	if err := f.Truncate(end); err != nil {
+		f.Close()
+		return fmt.Errorf("egress: trim spool segment %s: %w", name, err)
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
+
+// zeroFrom reports whether f holds only zero bytes from off to its end.
+func zeroFrom(f *os.File, off int64) bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.ReadAt(buf, off)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		off += int64(n)
+		if err != nil {
+			return true
+		}
+	}
 }
 
 // startSegmentLocked seals the active segment (its sync, unmap and close

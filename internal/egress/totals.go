@@ -61,6 +61,13 @@ func openPebbleTotals(dir string, log *slog.Logger) (*pebbleTotals, error) {
 
 func (p *pebbleTotals) close() error { return p.db.Close() }
 
+// forgetSeen deletes the seen markers of days before day (YYYY-MM-DD):
+// one marker per counted event would otherwise grow without bound.
+// Totals are kept.
+func (p *pebbleTotals) forgetSeen(day string) error {
+	return p.db.DeleteRange([]byte("s/"), []byte("s/"+day), pebble.Sync)
+}
+
 func (p *pebbleTotals) has(key []byte) (bool, error) {
 	_, closer, err := p.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
