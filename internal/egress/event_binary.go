@@ -12,31 +12,70 @@ import (
 // A spool record holds one event, in one of two forms told apart by the
 // first byte:
 //
-//   - binary (first byte recordBinary), what Producer writes: it costs a
-//     fraction of JSON to write on the request path and is about a third
-//     smaller, so fsync has less to flush. After the tag, all little-endian
-//     varints: version, status, bytes, servedAt as Unix nanoseconds; then
-//     six strings, each a uvarint length and its bytes: id, space,
-//     resource, path, format, tokenId.
+//   - binary (first byte recordBinary or recordBinaryAutoID), what
+//     Producer writes: it costs a fraction of JSON to write on the request
+//     path and is about a third smaller, so fsync has less to flush. After
+//     the tag: varints version, status, bytes, servedAt as Unix
+//     nanoseconds; the id (recordBinary: a string; recordBinaryAutoID: 8
+//     bytes of producer instance id and a uvarint sequence number); then
+//     five strings, each a uvarint length and its bytes: space, resource,
+//     path, format, tokenId.
 //   - JSON (first byte '{'), the queue message form, written by versions
 //     before the binary form; still read.
 //
 // The shipper and the spool consumer decode either; queue messages are
 // always JSON.
-const recordBinary = 0x01
+const (
+	recordBinary = 0x01
+	// recordBinaryAutoID is recordBinary with the id given as the
+	// producer's 8-byte instance id and a uvarint sequence number instead
+	// of a string: Record assigns ids this way, and they are rendered as
+	// text (producerID) only when shipped or consumed, off the request path.
+	recordBinaryAutoID = 0x02
+)
 
 // appendBinary appends ev in the binary spool form.
 func (ev *Event) appendBinary(b []byte) []byte {
 	b = append(b, recordBinary)
+	b = ev.appendFields(b)
+	b = binary.AppendUvarint(b, uint64(len(ev.ID)))
+	b = append(b, ev.ID...)
+	return ev.appendStrings(b)
+}
+
+// appendBinaryAutoID appends ev, whose ID is empty, in the binary spool
+// form with the id (instance, seq).
+func (ev *Event) appendBinaryAutoID(b []byte, instance *[8]byte, seq uint64) []byte {
+	b = append(b, recordBinaryAutoID)
+	b = ev.appendFields(b)
+	b = append(b, instance[:]...)
+	b = binary.AppendUvarint(b, seq)
+	return ev.appendStrings(b)
+}
+
+func (ev *Event) appendFields(b []byte) []byte {
 	b = binary.AppendVarint(b, int64(ev.Version))
 	b = binary.AppendVarint(b, int64(ev.Status))
 	b = binary.AppendVarint(b, ev.Bytes)
-	b = binary.AppendVarint(b, ev.ServedAt.UnixNano())
-	for _, s := range [...]string{ev.ID, ev.Space, ev.Resource, ev.Path, ev.Format, ev.TokenID} {
+	return binary.AppendVarint(b, ev.ServedAt.UnixNano())
+}
+
+func (ev *Event) appendStrings(b []byte) []byte {
+	for _, s := range [...]string{ev.Space, ev.Resource, ev.Path, ev.Format, ev.TokenID} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	return b
+}
+
+// producerID is the text form of an id assigned by a producer: 26
+// characters, base32 (0-9a-v) of the instance id and the big-endian
+// sequence number.
+func producerID(instance []byte, seq uint64) string {
+	var b [16]byte
+	copy(b[:8], instance)
+	binary.BigEndian.PutUint64(b[8:], seq)
+	return idEncoding.EncodeToString(b[:])
 }
 
 // decodeRecord decodes a spool record of either form. Errors wrap
@@ -49,7 +88,7 @@ func decodeRecord(p []byte) (Event, error) {
 		}
 		return ev, nil
 	}
-	if len(p) == 0 || p[0] != recordBinary {
+	if len(p) == 0 || (p[0] != recordBinary && p[0] != recordBinaryAutoID) {
 		return ev, fmt.Errorf("%w: spool record is neither a binary nor a JSON event", ErrMalformed)
 	}
 	d := recordDecoder{p: p[1:]}
@@ -57,7 +96,16 @@ func decodeRecord(p []byte) (Event, error) {
 	ev.Status = int(d.varint())
 	ev.Bytes = d.varint()
 	ns := d.varint()
-	for _, s := range [...]*string{&ev.ID, &ev.Space, &ev.Resource, &ev.Path, &ev.Format, &ev.TokenID} {
+	if p[0] == recordBinaryAutoID {
+		instance := d.bytes(8)
+		seq := d.uvarint()
+		if d.err == nil {
+			ev.ID = producerID(instance, seq)
+		}
+	} else {
+		ev.ID = d.str()
+	}
+	for _, s := range [...]*string{&ev.Space, &ev.Resource, &ev.Path, &ev.Format, &ev.TokenID} {
 		*s = d.str()
 	}
 	if d.err == nil && len(d.p) != 0 {
@@ -87,6 +135,32 @@ func (d *recordDecoder) varint() int64 {
 	}
 	d.p = d.p[n:]
 	return v
+}
+
+func (d *recordDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.p)
+	if n <= 0 {
+		d.err = fmt.Errorf("bad uvarint")
+		return 0
+	}
+	d.p = d.p[n:]
+	return v
+}
+
+func (d *recordDecoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.p) < n {
+		d.err = fmt.Errorf("short record")
+		return nil
+	}
+	b := d.p[:n]
+	d.p = d.p[n:]
+	return b
 }
 
 func (d *recordDecoder) str() string {

@@ -63,3 +63,41 @@ func TestBinaryRecordRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerAssignsUniqueIDs: events recorded without an id get one from
+// the producer (instance and sequence), distinct within and across
+// producers, and it survives the binary record.
+func TestProducerAssignsUniqueIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2 { // two producer instances over the same spool, one after the other
+		dir := t.TempDir()
+		p, _ := openTestProducer(t, dir, nil)
+		for i := range 500 {
+			ev := testEvent(i, "", 1)
+			ev.ID = ""
+			if err := p.Record(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Close()
+		for _, rec := range readAll(t, dir) {
+			d := parseRecord(rec.payload)
+			if d.bad != nil || len(d.ev.ID) != 26 || seen[d.ev.ID] {
+				t.Fatalf("record %+v: %v (id seen before: %v)", d.ev, d.bad, seen[d.ev.ID])
+			}
+			seen[d.ev.ID] = true
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("%d distinct ids, want 1000", len(seen))
+	}
+	// A damaged auto-id record is malformed, never half-read.
+	ev := testEvent(1, "did:key:a", 1)
+	var inst [8]byte
+	rec := ev.appendBinaryAutoID(nil, &inst, 300)
+	for cut := 1; cut < len(rec); cut++ {
+		if _, err := decodeRecord(rec[:cut]); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("auto-id record cut to %d bytes: %v", cut, err)
+		}
+	}
+}

@@ -159,14 +159,13 @@ func (t *tracker) record(total int64) {
 	cid, rest, _ := splitIPFSPath(t.r) // again: keeping them would grow every tracker
 	ev := Event{Version: EventVersion, Resource: cid, Path: rest, Status: t.statusCode(), Bytes: total,
 		ServedAt: t.o.now().UTC(), Format: deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))}
-	ev.ID = NewID(ev.ServedAt)
 	t.mu.Lock()
 	ev.Space = t.space
 	t.mu.Unlock()
 	if t.o.tokenID != nil {
 		ev.TokenID = t.o.tokenID(t.r)
 	}
-	_ = t.p.Record(&ev) // failures are counted and logged by the producer
+	_ = t.p.Record(&ev) // assigns the id; failures are counted and logged by the producer
 }
 
 // finish records the event if writing the body did not already.

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"sync"
@@ -18,8 +19,13 @@ type Producer struct {
 	// Events in the spool not yet acknowledged, as this process sees them:
 	// backlog (found at open) + appended (counted by the spool writer) -
 	// acked. Nothing on the request path touches an atomic for it.
-	backlog  int64
-	ackedN   atomic.Int64
+	backlog int64
+	ackedN  atomic.Int64
+	// Ids Record assigns: a random id of this Producer, drawn at open, and
+	// a sequence number. They are unique across producers with
+	// probability 1 - 2^-64 per pair.
+	instance [8]byte
+	seq      atomic.Uint64
 	dropped  atomic.Int64
 	failures atomic.Int64
 
@@ -44,6 +50,7 @@ func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 	p := &Producer{cfg: cfg, w: w, log: cfg.Logger, backlog: countBacklog(cfg.Dir),
 		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}}
 	p.m = newProducerMetrics(cfg.Registerer, p)
+	_, _ = rand.Read(p.instance[:]) // crypto/rand.Read never fails on supported platforms
 	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
 	w.refreshTotal()
 	p.stopped.Add(1)
@@ -68,14 +75,20 @@ func countBacklog(dir string) int64 {
 	}
 }
 
-// Record appends ev to the spool with one write(2). It returns ErrSpoolFull
-// when the spool is at its bound (the event is dropped and counted).
 // payloadBufs recycles encoding buffers: Record is on every request's path.
 var payloadBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// Record appends ev to the spool, assigning an id when ev.ID is empty. It
+// returns ErrSpoolFull when the spool is at its bound (the event is
+// dropped and counted).
 func (p *Producer) Record(ev *Event) error {
 	buf := payloadBufs.Get().(*[]byte)
-	payload := ev.appendBinary((*buf)[:0])
+	var payload []byte
+	if ev.ID == "" { // assign one: this instance and the next number
+		payload = ev.appendBinaryAutoID((*buf)[:0], &p.instance, p.seq.Add(1))
+	} else {
+		payload = ev.appendBinary((*buf)[:0])
+	}
 	err := p.w.append(payload) // copies payload into the spool
 	*buf = payload
 	payloadBufs.Put(buf)
