@@ -124,26 +124,16 @@ type recordDecoder struct {
 	err error
 }
 
-func (d *recordDecoder) varint() int64 {
+func (d *recordDecoder) varint() int64   { return readNum(d, binary.Varint) }
+func (d *recordDecoder) uvarint() uint64 { return readNum(d, binary.Uvarint) }
+
+func readNum[T int64 | uint64](d *recordDecoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.p)
+	v, n := read(d.p)
 	if n <= 0 {
 		d.err = fmt.Errorf("bad varint")
-		return 0
-	}
-	d.p = d.p[n:]
-	return v
-}
-
-func (d *recordDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.p)
-	if n <= 0 {
-		d.err = fmt.Errorf("bad uvarint")
 		return 0
 	}
 	d.p = d.p[n:]
