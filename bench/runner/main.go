@@ -58,6 +58,8 @@ type config struct {
 	// services lets the runner run scripts/services.sh start when s3 is
 	// empty, to get a local versitygw.
 	services bool
+	// pairs overrides the profile's number of S1e pairs (0: the profile's).
+	pairs int
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	flag.StringVar(&cfg.refBin, "refgateway", "", "prebuilt reference gateway binary (default: go build ./bench/refgateway)")
 	flag.StringVar(&cfg.s3, "s3", os.Getenv(s3EndpointEnv), "S3 endpoint for S7 (default $"+s3EndpointEnv+")")
 	flag.BoolVar(&cfg.services, "services", true, "when -s3 is empty, run scripts/services.sh start for a local versitygw")
+	flag.IntVar(&cfg.pairs, "pairs", 0, "S1e: pairs of slices and windows (default: the profile's; more narrows its interval)")
 	flag.Parse()
 	if only != "" {
 		cfg.only = map[string]bool{}

@@ -46,6 +46,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown profile %q (want full, quick or smoke)", cfg.profile)
 	}
+	if cfg.pairs > 0 {
+		p.rounds = cfg.pairs
+	}
 	started := time.Now()
 	log.Printf("generating data (%s profile, seed %d) under %s", p.data, cfg.seed, cfg.work)
 	set, err := datagen.Generate(ctx, cfg.work, cfg.seed, p.data, datagen.Profiles[p.data])
