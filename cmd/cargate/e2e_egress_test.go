@@ -8,15 +8,20 @@ import (
 	"testing"
 )
 
-// TestEgressEmbedded serves some responses, drains the local spool with
-// `cargate egress consume --once` and checks `egress report` totals the
-// bytes the client received.
+// TestEgressEmbedded imports a file for a space, serves it (the first
+// response read through the resolver, the rest from the response cache),
+// drains the local spool with `cargate egress consume --once` and checks
+// `egress report --space` bills the space every byte the client received.
 func TestEgressEmbedded(t *testing.T) {
+	const space = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 	dir := t.TempDir()
 	body := seeded(300000, 3)
 	os.WriteFile(filepath.Join(dir, "f.bin"), body, 0o644)
 	data := t.TempDir()
-	root := importRoots(t, data, dir)[0]
+	if _, err := cargate(t, "import", "--data-dir", data, "--space", "not-a-did", dir); err == nil {
+		t.Fatal("import accepted --space not-a-did")
+	}
+	root := importRoots(t, data, "--space", space, dir)[0]
 	s := startServe(t, data)
 	var sent int
 	for i := 0; i < 5; i++ {
@@ -36,12 +41,12 @@ func TestEgressEmbedded(t *testing.T) {
 	if _, err := cargate(t, "egress", "consume", "--data-dir", data, "--once"); err != nil {
 		t.Fatalf("second consume: %v", err)
 	}
-	out, err := cargate(t, "egress", "report", "--data-dir", data)
+	out, err := cargate(t, "egress", "report", "--data-dir", data, "--space", space)
 	if err != nil {
 		t.Fatalf("report: %v", err)
 	}
-	if !strings.Contains(out, strconv.Itoa(sent)) {
-		t.Fatalf("report does not show the %d bytes sent:\n%s", sent, out)
+	if !strings.Contains(out, space) || !strings.Contains(out, strconv.Itoa(sent)+"  5") {
+		t.Fatalf("report does not bill %s the %d bytes of 5 responses:\n%s", space, sent, out)
 	}
 }
 

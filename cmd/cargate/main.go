@@ -64,7 +64,7 @@ var commands = map[string]command{
 	},
 	"import": {
 		summary: "import CAR files, files or directories: cargate import PATH...",
-		flags:   []string{"data-dir", "blob-store", "key-file", "key", "did-web", "shard-size", "quiet", "log-format", "log-level"},
+		flags:   []string{"data-dir", "blob-store", "key-file", "key", "did-web", "shard-size", "space", "quiet", "log-format", "log-level"},
 		run: func(ctx context.Context, cfg *config.Config, args []string, log *slog.Logger) error {
 			progress := !cfg.Quiet && isTerminal(os.Stdout) && isTerminal(os.Stderr)
 			return app.Import(ctx, cfg, args, os.Stdout, os.Stderr, progress, log)

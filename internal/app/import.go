@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/storacha/go-ucanto/did"
 
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/config"
@@ -63,6 +64,12 @@ func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*im
 		return nil, nil, err
 	}
 	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp}
+	if cfg.Space != "" {
+		var err error
+		if icfg.Space, err = did.Parse(cfg.Space); err != nil {
+			return nil, nil, fmt.Errorf("--space: %w", err)
+		}
+	}
 	if cfg.Indexer.URL == "" {
 		n, err := build(ctx, cfg, log)
 		if errors.Is(err, syscall.EAGAIN) {

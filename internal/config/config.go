@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/storacha/go-ucanto/did"
 )
 
 // Defaults.
@@ -54,6 +56,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// ShardSize is the largest CAR shard import writes, in bytes.
 	ShardSize int64
+	// Space is the space DID import names in its location claims (billing:
+	// egress events of bytes served from them carry it); empty names none.
+	Space string
 	// Quiet makes import print only root CIDs.
 	Quiet bool
 	// LogFormat is auto (text on a terminal, JSON otherwise), text or json.
@@ -101,6 +106,8 @@ func (c *Config) Flags(fs *flag.FlagSet, names ...string) {
 			fs.DurationVar(&c.ShutdownGrace, n, DefaultShutdownGrace, "how long in-flight requests may finish on SIGINT/SIGTERM")
 		case "shard-size":
 			fs.Int64Var(&c.ShardSize, n, DefaultShardSize, "largest CAR shard written by import, in bytes")
+		case "space":
+			fs.StringVar(&c.Space, n, "", "space DID to name in the location claims of what is imported (egress is billed to it)")
 		case "quiet":
 			fs.BoolVar(&c.Quiet, n, false, "print only root CIDs, no progress")
 		case "log-format":
@@ -150,6 +157,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ShardSize != 0 && c.ShardSize < 1<<10 {
 		errs = append(errs, fmt.Errorf("--shard-size %d is too small: use at least 1024 bytes", c.ShardSize))
+	}
+	if c.Space != "" {
+		if _, err := did.Parse(c.Space); err != nil {
+			errs = append(errs, fmt.Errorf("--space %q is not a DID: %w", c.Space, err))
+		}
 	}
 	if c.DIDWeb != "" && !strings.HasPrefix(c.DIDWeb, "did:web:") {
 		errs = append(errs, fmt.Errorf("--did-web %q must start with did:web:", c.DIDWeb))

@@ -19,6 +19,7 @@ import (
 	"github.com/storacha/go-libstoracha/capabilities/assert"
 	ctypes "github.com/storacha/go-libstoracha/capabilities/types"
 	"github.com/storacha/go-ucanto/core/delegation"
+	"github.com/storacha/go-ucanto/did"
 	"github.com/storacha/go-ucanto/principal"
 	"github.com/storacha/go-ucanto/ucan"
 
@@ -40,6 +41,9 @@ type Config struct {
 	ShardSize int64
 	// TempDir holds shards while they are written and verified.
 	TempDir string
+	// Space, when defined, is named in every location claim: the space the
+	// content is stored for, which egress accounting bills.
+	Space did.DID
 }
 
 // DefaultShardSize is 128 MiB.
@@ -270,7 +274,7 @@ func (im *Importer) locationClaim(digest multihash.Multihash) (delegation.Delega
 		return nil, fmt.Errorf("blob URL: %w", err)
 	}
 	claim, err := assert.Location.Delegate(im.id, im.audience, im.id.DID().String(),
-		assert.LocationCaveats{Content: ctypes.FromHash(digest), Location: []url.URL{*u}},
+		assert.LocationCaveats{Content: ctypes.FromHash(digest), Location: []url.URL{*u}, Space: im.cfg.Space},
 		delegation.WithNoExpiration())
 	if err != nil {
 		return nil, fmt.Errorf("sign location claim: %w", err)
