@@ -86,12 +86,12 @@ const dayLayout = "2006-01-02"
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
-// NewID returns a new event id: 26 characters, sortable by creation time
-// (48-bit milliseconds) followed by 80 random bits. The bits come from the
-// runtime's per-thread ChaCha8 generator, seeded from the operating system:
-// unpredictability is not needed, uniqueness is (two ids collide with
-// probability 2^-80 within the same millisecond), and a crypto/rand read
-// per response cost more than the rest of the id.
+// NewID returns a new id for a caller that names its own events (and for
+// dead-letter messages): 26 characters, sortable by creation time (48-bit
+// milliseconds) followed by 80 random bits from the runtime's ChaCha8
+// generator, seeded from the operating system; two ids collide with
+// probability 2^-80 within the same millisecond. Producer.Record gives
+// events without an id a cheaper one (instance id and sequence number).
 func NewID(now time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16|uint64(rand.Uint32()>>16))
