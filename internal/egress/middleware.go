@@ -62,14 +62,8 @@ func trackerOf(w http.ResponseWriter) *tracker {
 	return nil
 }
 
-// SpaceOf returns the space noted so far for the response ctx belongs to
-// ("" when none, or when ctx does not come from Context).
-func SpaceOf(ctx context.Context) string {
-	t, _ := ctx.Value(trackerKey{}).(*tracker)
-	return t.noted()
-}
-
-// WriterSpace is SpaceOf for the response w writes.
+// WriterSpace returns the space noted so far for the response w writes
+// ("" when none, or when w is not under Middleware).
 func WriterSpace(w http.ResponseWriter) string { return trackerOf(w).noted() }
 
 // NoteSpace records that the bytes being served belong to space (a DID, from
