@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cargate/cargate/bench/datagen"
+	"github.com/cargate/cargate/bench/load"
 )
 
 // The cost of egress accounting is a few percent of a request's CPU, while
@@ -51,6 +52,11 @@ func measureEgressCost(ctx context.Context, p profile, set *datagen.Set, sc scen
 		return r, err
 	}
 	defer off.stop()
+	// Each twin keeps its connections across slices: a slice then measures
+	// serving, not 32 connection set-ups at its start.
+	on.client, off.client = load.NewClient(sc.Conc), load.NewClient(sc.Conc)
+	defer on.client.CloseIdleConnections()
+	defer off.client.CloseIdleConnections()
 	var checks []string
 	for _, s := range []*server{on, off} {
 		check, ok := compareGateways(ctx, sc, s.base, ref.base, p.sample)

@@ -203,6 +203,7 @@ func measureOne(ctx context.Context, s *server, sc scenario, warmup, d time.Dura
 		PID:           s.pid(),
 		Seed:          1,
 		Once:          once,
+		Client:        s.client,
 		BeforeMeasure: func() { before, haveBefore = scrapeStorage(ctx, s.metrics) },
 	})
 	if err != nil {

@@ -26,6 +26,9 @@ type server struct {
 	metrics string // cargate's /metrics URL; empty for the reference
 	logf    *os.File
 	exited  chan struct{}
+	// client, when set, carries every load run against the server, its
+	// connections kept from one run to the next (nil: a new one per run).
+	client *http.Client
 
 	// what restart needs to start the same server again
 	bin, addr, logPath string
