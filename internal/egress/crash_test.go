@@ -178,16 +178,9 @@ func waitListen(t *testing.T, r io.Reader) string {
 // recordsEnd is where the readable records of segment seq end.
 func recordsEnd(t *testing.T, dir string, seq uint64) int64 {
 	t.Helper()
-	r := &spoolReader{dir: dir}
-	var end int64
-	for {
-		recs, off, err := r.readSegment(seq, end, 4096)
-		end = off
-		if err != nil {
-			t.Fatalf("segment %d: %v", seq, err)
-		}
-		if len(recs) < 4096 {
-			return end
-		}
+	end, err := readableEnd(dir, seq)
+	if err != nil {
+		t.Fatalf("segment %d: %v", seq, err)
 	}
+	return end
 }

@@ -186,15 +186,7 @@ func trimUnfinished(dir string, segs []uint64, segBytes int64, log *slog.Logger)
 // Bytes after it that are not zero are a torn record (a crash mid-write,
 // or power loss): never counted, and logged.
 func trimSegment(dir string, seq uint64, size int64, log *slog.Logger) error {
-	r := &spoolReader{dir: dir}
-	var end int64
-	for {
-		recs, off, err := r.readSegment(seq, end, 4096)
-		end = off
-		if err != nil || len(recs) < 4096 {
-			break // a torn record ends the readable part like a clean end
-		}
-	}
+	end, _ := readableEnd(dir, seq) // a torn record ends the readable part like a clean end
 	if size <= end {
 		return nil
 	}

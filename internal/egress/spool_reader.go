@@ -97,6 +97,20 @@ func (r *spoolReader) next(max int) ([]record, error) {
 
 var errTorn = errors.New("torn record")
 
+// readableEnd is the offset where the whole records of segment seq end,
+// and errTorn (wrapped) when what follows them is not a clean end.
+func readableEnd(dir string, seq uint64) (int64, error) {
+	r := &spoolReader{dir: dir}
+	var end int64
+	for {
+		recs, off, err := r.readSegment(seq, end, 4096)
+		end = off
+		if err != nil || len(recs) < 4096 {
+			return end, err
+		}
+	}
+}
+
 // readSegment reads up to max records of segment seq from off. It returns a
 // nil error when it stopped at max or at a clean end of file, and errTorn
 // (wrapped) at an incomplete or corrupt record, with end at its start.
