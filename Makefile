@@ -21,12 +21,14 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every test, with the real local servers of scripts/services.sh (started
-# here, stopped after if this run started them).
+# here, stopped after if this run started them). The binary-level tests of
+# every package share one build of cargate (CARGATE_TEST_BIN).
 test: vet
 	@scripts/services.sh start
+	$(GO) build -o bin/cargate-test ./cmd/cargate
 	@set -e; eval "$$(scripts/services.sh env)"; \
 	trap 'scripts/services.sh stop' EXIT; \
-	$(GO) test -race -timeout 30m ./...
+	CARGATE_TEST_BIN=$(CURDIR)/bin/cargate-test $(GO) test -race -timeout 30m ./...
 
 # Unit tests only: no services (service-backed tests skip outside CI).
 test-unit:

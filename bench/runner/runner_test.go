@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cargate/cargate/internal/testbin"
 )
 
 var (
@@ -33,24 +35,30 @@ func reference(t *testing.T) string {
 	return refBin
 }
 
-// wantIDs is every row the table must have, in order.
-var wantIDs = []string{"S1", "S1o", "S1e", "S2", "S3", "S3c", "S4", "S4c", "S5", "S5l", "S6", "S6f", "S7", "S7f", "S7b", "S7bf", "S8", "S9"}
+// smokeIDs are the rows the smoke runs: one per kind of measurement
+// (small files, a stream, a CAR, 404s). Every scenario runs in make bench;
+// make test only checks that the harness works end to end.
+var smokeIDs = []string{"S1", "S3", "S4", "S8"}
 
-func smoke(t *testing.T, cargate string) {
+func smoke(t *testing.T, cargate string, ids []string) {
 	t.Helper()
 	out := t.TempDir()
 	// S7 runs when a local S3 server is named (scripts/services.sh env);
 	// the test never starts one itself.
 	s3 := os.Getenv(s3EndpointEnv)
+	only := map[string]bool{}
+	for _, id := range ids {
+		only[id] = true
+	}
 	rep, err := run(context.Background(), config{
-		profile: "smoke", cargate: cargate, out: out, work: t.TempDir(), seed: 1, refBin: reference(t), s3: s3,
+		profile: "smoke", cargate: cargate, out: out, work: t.TempDir(), seed: 1, refBin: reference(t), s3: s3, only: only,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
+	var rowIDs []string
 	for _, r := range rep.rows {
-		ids = append(ids, r.sc.ID)
+		rowIDs = append(rowIDs, r.sc.ID)
 		if r.mismatch {
 			t.Errorf("%s: %s", r.sc.ID, r.check)
 		}
@@ -79,19 +87,24 @@ func smoke(t *testing.T, cargate string) {
 			t.Errorf("%s: unexpected responses: cargate %q, reference %q", r.sc.ID, r.cand.note, r.ref.note)
 		}
 	}
-	if strings.Join(ids, " ") != strings.Join(wantIDs, " ") {
-		t.Errorf("rows %v, want %v", ids, wantIDs)
+	for _, id := range ids {
+		if !slices.Contains(rowIDs, id) {
+			t.Errorf("rows %v, want %s among them", rowIDs, id)
+		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "latest.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range wantIDs {
+	for _, id := range ids {
 		if !strings.Contains(string(md), "| "+id+" |") {
 			t.Errorf("latest.md has no row %s", id)
 		}
 	}
 	for _, png := range []string{"s1-latency.png", "s3-latency.png"} {
+		if !only[strings.ToUpper(png[:2])] {
+			continue
+		}
 		if st, err := os.Stat(filepath.Join(out, png)); err != nil || st.Size() == 0 {
 			t.Errorf("plot %s missing: %v", png, err)
 		}
@@ -102,22 +115,22 @@ func smoke(t *testing.T, cargate string) {
 // exercises generation, both servers, the byte-equality check, every
 // scenario, the report and the plots without needing cargate.
 func TestSmokeReferenceAgainstItself(t *testing.T) {
-	smoke(t, aaCandidate)
+	smoke(t, aaCandidate, smokeIDs)
 }
 
 // The real thing: build cargate from the repository and run every
 // scenario against it. This fails (never skips) while cargate does not
 // build or serve.
 func TestSmokeCargate(t *testing.T) {
-	root, err := exec.Command("go", "env", "GOMOD").Output()
+	bin, err := testbin.Path()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("cargate does not build: %v", err)
 	}
-	bin := filepath.Join(t.TempDir(), "cargate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/cargate")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("cargate does not build: %v\n%s", err, out)
-	}
-	smoke(t, bin)
+	smoke(t, bin, []string{"S1", "S3", "S4", "S6", "S8"})
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }

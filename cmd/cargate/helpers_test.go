@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,24 +16,21 @@ import (
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	"github.com/ipld/go-car/v2/storage"
+
+	"github.com/cargate/cargate/internal/testbin"
 )
 
-// binPath is the cargate binary built once for this package's tests.
+// binPath is the cargate binary shared by this package's tests.
 var binPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cargate-bin-")
-	if err != nil {
-		panic(err)
-	}
-	binPath = filepath.Join(dir, "cargate")
-	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building cargate: %v\n%s", err, out)
+	var err error
+	if binPath, err = testbin.Path(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,33 +32,6 @@ import (
 // These tests run the cargate binary against a real S3 API server
 // (versitygw, started by scripts/services.sh) and count the storage
 // requests that serving takes.
-
-var (
-	dpBuildOnce sync.Once
-	dpBinPath   string
-	dpBuildErr  error
-)
-
-// dpBinary builds ./cmd/cargate once per test run.
-func dpBinary(t *testing.T) string {
-	t.Helper()
-	dpBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cargate-dataplane-")
-		if err != nil {
-			dpBuildErr = err
-			return
-		}
-		dpBinPath = filepath.Join(dir, "cargate")
-		out, err := exec.Command("go", "build", "-o", dpBinPath, "../../cmd/cargate").CombinedOutput()
-		if err != nil {
-			dpBuildErr = fmt.Errorf("building cargate: %v\n%s", err, out)
-		}
-	})
-	if dpBuildErr != nil {
-		t.Fatal(dpBuildErr)
-	}
-	return dpBinPath
-}
 
 // dpS3Endpoint returns the local S3 server's URL: skipped locally when it is
 // not set, fatal in CI.
@@ -139,7 +111,7 @@ func dpS3Spec(bucket, prefix, endpoint string) string {
 // dpRun runs the binary to completion and returns its stdout.
 func dpRun(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(dpBinary(t), args...)
+	cmd := exec.Command(buildBinary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -182,7 +154,7 @@ func dpServe(t *testing.T, dataDir, blobStore string) string {
 	if blobStore != "" {
 		args = append(args, "--blob-store", blobStore)
 	}
-	cmd := exec.Command(dpBinary(t), args...)
+	cmd := exec.Command(buildBinary(t), args...)
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {

@@ -15,16 +15,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cargate/cargate/internal/testbin"
 )
 
-// buildBinary builds cargate into a temp dir.
+// buildBinary returns the cargate binary shared by the tests.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cargate")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cargate")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbin.Path()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -127,4 +127,10 @@ func TestGatewayThroughSeparateIndexer(t *testing.T) {
 		t.Fatalf("indexer /readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }

@@ -157,7 +157,7 @@ func TestHTTPRetryAfterIsCapped(t *testing.T) {
 	if got := readAll(t, rc); !bytes.Equal(got, blob[:5]) {
 		t.Fatal("wrong bytes")
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("took %v: Retry-After not capped at BackoffMax", d)
 	}
 }
@@ -199,7 +199,9 @@ func TestHTTPBodyFaultsAreErrors(t *testing.T) {
 			if n >= 80_000 {
 				t.Fatalf("read all bytes despite the fault")
 			}
-			if d := time.Since(start); d > 3*time.Second {
+			// A read that waited out the 5 s stall would also have every
+			// byte (checked above); this only catches a hang.
+			if d := time.Since(start); d > 20*time.Second {
 				t.Fatalf("fault took %v to surface", d)
 			}
 			if tc.check != nil {
@@ -294,7 +296,7 @@ func TestHTTPWrongContentRange(t *testing.T) {
 func TestHTTPContextCanceledDuringBackoff(t *testing.T) {
 	_, p, _ := setup(t)
 	cfg := fastHTTPConfig
-	cfg.BackoffBase, cfg.BackoffMax = time.Second, time.Second
+	cfg.BackoffBase, cfg.BackoffMax = time.Minute, time.Minute
 	h := NewHTTP(cfg, nil)
 	p.FailNext(10)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -304,7 +306,7 @@ func TestHTTPContextCanceledDuringBackoff(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want context.DeadlineExceeded", err)
 	}
-	if time.Since(start) > 900*time.Millisecond {
+	if time.Since(start) > 30*time.Second {
 		t.Fatal("backoff ignored the context")
 	}
 }
