@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,18 @@ func mapError(c cid.Cid, err error) error {
 // request's stream as failed so withStreamAbort can abort it.
 type mappedBlockstore struct{ blockstore.Blockstore }
 
-func (m mappedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	b, err := m.Blockstore.Get(ctx, c)
+func (m mappedBlockstore) Get(ctx context.Context, c cid.Cid) (b blocks.Block, err error) {
+	// boxo reads on goroutines detached from the server's (its timeout
+	// middleware, CAR traversal): a panic below would end the process,
+	// not the response. It fails this read instead.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic reading block %s: %v", c, p)
+			streamFailed(ctx, err)
+			b, err = nil, mapError(c, err)
+		}
+	}()
+	b, err = m.Blockstore.Get(ctx, c)
 	if err != nil {
 		streamFailed(ctx, err)
 	}

@@ -88,6 +88,7 @@ func fixture(t *testing.T) (blockstore.Blockstore, cid.Cid) {
 	root := dir(map[string]format.Node{
 		"index.html": file([]byte("<html><body>hi</body></html>")),
 		"big.bin":    file(bytes.Repeat([]byte("0123456789abcdef"), 1000)),
+		"rand.bin":   file(randomBytes(1<<20, 1)), // 1,024 distinct leaves: past a write buffer
 		"many":       dir(many),
 		"hamt":       hnd,
 		"empty":      dir(nil),
@@ -145,6 +146,20 @@ func TestMatchesBoxo(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomBytes returns n bytes of a seeded generator: blocks that never
+// repeat, unlike big.bin's.
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	x := seed*0x9e3779b97f4a7c15 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x)
+	}
+	return b
 }
 
 func serve(t *testing.T, h http.Handler, method, target string, hdr []string) *httptest.ResponseRecorder {

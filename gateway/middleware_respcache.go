@@ -113,13 +113,12 @@ func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// keep stores a recorded response if it is complete and cacheable.
+// keep stores a recorded response if it is complete and cacheable. Only
+// a response the stream guard saw through to a successful end is kept:
+// a body can be short or carry error text with every header in order.
 func (c *responseCache) keep(key string, rec *recorder, space string) {
-	if rec.overflow || rec.failed {
+	if rec.overflow || rec.failed || !rec.complete {
 		return
-	}
-	if cl := rec.Header().Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(rec.body)) && rec.body != nil {
-		return // a short body: never keep it
 	}
 	var ttl time.Duration
 	switch {
@@ -144,7 +143,10 @@ type recorder struct {
 	limit    int
 	overflow bool
 	failed   bool
+	complete bool // set by withStreamAbort when the whole run succeeded
 }
+
+func (r *recorder) markComplete() { r.complete = true }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {

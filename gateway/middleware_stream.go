@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 
 	"github.com/cargate/cargate/internal/egress"
 )
@@ -15,6 +19,13 @@ import (
 // status (502 for bytes that fail verification) instead; a failure after
 // it aborts the connection, never a clean end, so no client takes a
 // truncated file or CAR for a whole one.
+//
+// boxo runs its handler on a goroutine of its own (the retrieval timeout
+// middleware), so nothing here panics inside Write: a failure marks the
+// response aborted and Write refuses; the abort itself (panicking with
+// http.ErrAbortHandler) happens in finish, on the server's goroutine.
+// Only a run that finishes with nothing failed marks the response
+// complete (markComplete), which is what lets the response cache keep it.
 func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &stream{}
@@ -28,17 +39,31 @@ func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
 	})
 }
 
+// boxoTruncation is what boxo's retrieval timeout writes into a response
+// it cuts short, just before it hijacks the connection to reset it. It
+// must never reach the client as if it were content: a write of exactly
+// these bytes is held until the next write shows it was content after
+// all (a file may hold anything).
+var boxoTruncation = []byte("\n\n[Gateway Error: Response truncated - unable to retrieve remaining data within timeout period]")
+
 type abortWriter struct {
 	http.ResponseWriter
-	s        *stream
-	log      *slog.Logger
-	r        *http.Request
-	code     int  // the status boxo chose, held back
-	sent     bool // the status line was handed to the connection
-	replaced bool // answered with an error status instead
+	s   *stream
+	log *slog.Logger
+	r   *http.Request
+
+	mu       sync.Mutex // boxo's timeout goroutine writes and hijacks too
+	code     int        // the status boxo chose, held back
+	sent     bool       // the status line was handed to the connection
+	replaced bool       // answered with an error status instead
+	aborted  bool       // the response must end with a broken connection
+	held     []byte     // a write that may be boxo's truncation text
+	writeErr bool       // the client stopped taking bytes
 }
 
 func (a *abortWriter) WriteHeader(code int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.code != 0 || a.sent {
 		return
 	}
@@ -51,22 +76,55 @@ func (a *abortWriter) send() {
 		return
 	}
 	if a.code == 0 {
-		a.WriteHeader(http.StatusOK)
+		a.code = http.StatusOK
+		a.s.wroteHeader.Store(true)
 	}
 	a.sent = true
 	a.ResponseWriter.WriteHeader(a.code)
 }
 
 func (a *abortWriter) Write(b []byte) (int, error) {
-	if a.replaced || a.failed() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.replaced || a.aborted || a.failed() {
+		return 0, errAborted
+	}
+	if err := a.release(); err != nil {
+		return 0, err
+	}
+	if a.sent && bytes.Equal(b, boxoTruncation) {
+		a.held = append([]byte(nil), b...)
 		return len(b), nil
 	}
 	a.send()
-	return a.ResponseWriter.Write(b)
+	n, err := a.ResponseWriter.Write(b)
+	if err != nil {
+		a.writeErr = true
+	}
+	return n, err
+}
+
+// release writes held bytes that turned out to be content.
+func (a *abortWriter) release() error {
+	if a.held == nil {
+		return nil
+	}
+	b := a.held
+	a.held = nil
+	if _, err := a.ResponseWriter.Write(b); err != nil {
+		a.writeErr = true
+		return err
+	}
+	return nil
 }
 
 func (a *abortWriter) Flush() {
-	if a.replaced || a.failed() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.replaced || a.aborted || a.failed() {
+		return
+	}
+	if a.release() != nil {
 		return
 	}
 	if a.code != 0 {
@@ -77,26 +135,58 @@ func (a *abortWriter) Flush() {
 	}
 }
 
-// finish runs when the handler returns.
+// Hijack is how boxo's retrieval timeout ends a response it cuts short
+// after the status was sent. The connection is not handed over: the
+// response is marked aborted and finish breaks the connection, on the
+// server's goroutine, once boxo's middleware returns. boxo only closes
+// what it gets, so it gets one end of a pipe.
+func (a *abortWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.aborted = true
+	a.held = nil
+	a.log.Warn("aborting response: storage stalled past the retrieval timeout", "path", a.r.URL.Path)
+	c, other := net.Pipe()
+	other.Close()
+	return c, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
+}
+
+// finish runs on the server's goroutine when the handler returns.
 func (a *abortWriter) finish() {
-	if a.replaced || a.failed() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.replaced && !a.aborted {
+		a.failed() // a read failed after the last write: replace or abort
+	}
+	if a.aborted {
+		panic(http.ErrAbortHandler)
+	}
+	if a.replaced {
 		return
 	}
-	if a.code != 0 {
+	if a.release() == nil && a.code != 0 {
 		a.send()
+	}
+	if !a.writeErr {
+		markComplete(a.ResponseWriter)
 	}
 }
 
 // failed handles a recorded read failure: before the status is sent it
-// answers with an error status instead and reports true; after, it aborts.
+// answers with an error status instead; after, it marks the response
+// aborted. It reports whether the response failed.
 func (a *abortWriter) failed() bool {
 	if !a.s.failed.Load() {
 		return false
 	}
+	if a.replaced || a.aborted {
+		return true
+	}
 	err, _ := a.s.err.Load().(error)
 	if a.sent {
 		a.log.Warn("aborting response after a read failure", "path", a.r.URL.Path, "err", err)
-		panic(http.ErrAbortHandler)
+		a.aborted = true
+		return true
 	}
 	code, msg := failureStatus(err)
 	a.log.Warn("read failed before the response was sent", "path", a.r.URL.Path, "status", code, "err", err)
@@ -113,3 +203,29 @@ func (a *abortWriter) failed() bool {
 }
 
 func (a *abortWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+var errAborted = &abortError{}
+
+type abortError struct{}
+
+func (*abortError) Error() string { return "response aborted after a failed read" }
+
+// completer is a writer below withStreamAbort that wants to know whether
+// the response it saw was complete: every byte from a verified read, no
+// read failed, the client took everything (the response cache keeps
+// nothing else).
+type completer interface{ markComplete() }
+
+func markComplete(w http.ResponseWriter) {
+	for w != nil {
+		if c, ok := w.(completer); ok {
+			c.markComplete()
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
