@@ -75,7 +75,7 @@ func (s *stallingBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, 
 func TestStalledCARAbortedAndNotCached(t *testing.T) {
 	bs, root := fixture(t)
 	store := &stallingBlockstore{Blockstore: bs}
-	h, err := New(Config{RetrievalTimeout: 300 * time.Millisecond}, store, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	h, err := New(Config{RetrievalTimeout: 2 * time.Second}, store, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
