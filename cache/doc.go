@@ -6,6 +6,10 @@
 // Content under a CID never changes, so entries about content need no
 // invalidation; only "not found" answers expire.
 //
+// A collapsed load belongs to no one caller: it keeps running while any
+// caller waits for it and is cancelled when the last one leaves, so one
+// client hanging up never fails the others asking for the same thing.
+//
 // # Usage
 //
 //	c, err := cache.NewLocal[*Node]("nodes", 64<<20, reg)

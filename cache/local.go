@@ -3,17 +3,18 @@ package cache
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 )
 
 // Local is a bounded in-process cache from string keys to V.
 type Local[V any] struct {
 	c      *ristretto.Cache[string, V]
-	group  singleflight.Group
+	mu     sync.Mutex
+	loads  map[string]*load[V] // loads in flight, by key
 	hits   prometheus.Counter
 	misses prometheus.Counter
 }
@@ -37,7 +38,7 @@ func NewLocal[V any](name string, maxCost int64, reg prometheus.Registerer) (*Lo
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", name, err)
 	}
-	l := &Local[V]{c: c, hits: newCounter(reg, name, "hit"), misses: newCounter(reg, name, "miss")}
+	l := &Local[V]{c: c, loads: map[string]*load[V]{}, hits: newCounter(reg, name, "hit"), misses: newCounter(reg, name, "miss")}
 	return l, nil
 }
 
@@ -79,23 +80,78 @@ func (l *Local[V]) Set(key string, v V, cost int64, ttl time.Duration) {
 
 // GetOrLoad returns the cached value for key or loads it, collapsing
 // concurrent loads of the same key into one call of load.
+//
+// The shared load belongs to no one caller: it runs under a context that
+// keeps the first caller's values but not its cancellation or deadline,
+// goes on while any caller still waits for it, and is cancelled when the
+// last one has left. A caller that leaves gets its own context's error;
+// the others are unaffected.
 func (l *Local[V]) GetOrLoad(ctx context.Context, key string, load LoadFunc[V]) (V, error) {
 	if v, ok := l.Get(key); ok {
 		return v, nil
 	}
-	res, err, _ := l.group.Do(key, func() (any, error) {
-		v, cost, ttl, err := load(ctx)
-		if err != nil {
-			return v, err
-		}
-		l.Set(key, v, cost, ttl)
-		return v, nil
-	})
-	if err != nil {
+	f := l.join(ctx, key, load)
+	select {
+	case <-f.done:
+		return f.v, f.err
+	case <-ctx.Done():
+		l.leave(key, f)
 		var zero V
-		return zero, err
+		return zero, ctx.Err()
 	}
-	return res.(V), nil
+}
+
+// load is one load in flight and the callers waiting for it.
+type load[V any] struct {
+	done    chan struct{}
+	v       V
+	err     error
+	waiters int // guarded by Local.mu
+	cancel  context.CancelFunc
+}
+
+// join adds the caller to key's load in flight, starting one if none is.
+func (l *Local[V]) join(ctx context.Context, key string, fn LoadFunc[V]) *load[V] {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f, ok := l.loads[key]; ok {
+		f.waiters++
+		return f
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f := &load[V]{done: make(chan struct{}), waiters: 1, cancel: cancel}
+	l.loads[key] = f
+	go l.run(lctx, key, f, fn)
+	return f
+}
+
+func (l *Local[V]) run(ctx context.Context, key string, f *load[V], fn LoadFunc[V]) {
+	defer f.cancel()
+	v, cost, ttl, err := fn(ctx)
+	if err == nil {
+		l.Set(key, v, cost, ttl)
+	}
+	f.v, f.err = v, err
+	l.mu.Lock()
+	if l.loads[key] == f {
+		delete(l.loads, key)
+	}
+	l.mu.Unlock()
+	close(f.done)
+}
+
+// leave takes a caller off key's load; the last one to leave cancels it,
+// and the next caller starts afresh.
+func (l *Local[V]) leave(key string, f *load[V]) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f.waiters--; f.waiters > 0 {
+		return
+	}
+	f.cancel()
+	if l.loads[key] == f {
+		delete(l.loads, key)
+	}
 }
 
 // Wait blocks until pending Sets are applied (for tests).
