@@ -5,7 +5,7 @@ DATA    ?= ./cargate-data
 LISTEN  ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-unit vet bench bench-quick services services-stop clean
+.PHONY: build run test test-unit vet bench bench-quick services services-stop clean conformance
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cargate
@@ -39,6 +39,11 @@ bench: build
 
 bench-quick: build
 	$(GO) run ./bench/runner -profile quick -cargate $(BIN) -out bench/results
+
+# The public gateway conformance suite against `cargate serve` loaded with
+# its fixtures; fails when a case of scripts/conformance/passing.txt fails.
+conformance:
+	scripts/conformance.sh
 
 services:
 	scripts/services.sh start

@@ -2,13 +2,22 @@
 // describe: the path gateway (/ipfs/<cid>/path, UnixFS files with Range,
 // directory listings, codecs), the trustless gateway (?format=raw,
 // ?format=car with dag-scope, entity-bytes, car-order, car-dups) and the
-// subdomain gateway (<cid>.ipfs.<host>). The spec behaviour is boxo's
-// gateway package, run over cargate's resolver, so every block it sends
-// has been verified against its hash.
+// subdomain gateway (<cid>.ipfs.<host>), and, given a name system, IPNS
+// and DNSLink names (/ipns/<name>, <name>.ipns.<host>, DNSLink hosts).
+// The spec behaviour is boxo's gateway package, run over cargate's
+// resolver, so every block it sends has been verified against its hash.
+// Every answer carries the spec's CORS headers (WithCORS); WithTunnel
+// answers HTTP CONNECT for clients that use the gateway as a proxy.
+//
+// The caches in front of boxo keep only answers marked immutable (and
+// 404s, briefly): /ipns/ answers are mutable and always resolved anew
+// (the name system caches resolutions for their TTL).
 //
 // # Errors
 //
-// mapError in errors.go is the one place domain errors become statuses:
+// mapError in errors.go is the one place domain errors of content become
+// statuses (names.go maps "no such name" to 404, which boxo would answer
+// 500):
 // unknown content 404, bytes failing verification 502, a backend deadline
 // 504, an unavailable location service 503 with Retry-After. 5xx bodies
 // carry no internal detail. A read that fails after the headers are out

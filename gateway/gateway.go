@@ -9,6 +9,8 @@ import (
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
 	boxogw "github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/boxo/namesys"
+	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,6 +23,11 @@ type Config struct {
 	RetrievalTimeout time.Duration
 	// MaxRequestDuration bounds a whole response.
 	MaxRequestDuration time.Duration
+	// NameSystem resolves /ipns/ names and DNSLink hosts; nil turns
+	// /ipns/ (501) and DNSLink hosts (404) off.
+	NameSystem namesys.NameSystem
+	// Records answers ?format=ipns-record (with NameSystem).
+	Records routing.ValueStore
 }
 
 // Defaults for Config.
@@ -44,7 +51,12 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	}
 	verified := blockstore.NewIdStore(mappedBlockstore{bs})
 	svc := blockservice.New(verified, nil)
-	blocks, err := boxogw.NewBlocksBackend(svc)
+	var opts []boxogw.BackendOption
+	names := cfg.NameSystem != nil
+	if names {
+		opts = append(opts, boxogw.WithNameSystem(notFoundNames{cfg.NameSystem}), boxogw.WithValueStore(notFoundRecords{cfg.Records}))
+	}
+	blocks, err := boxogw.NewBlocksBackend(svc, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway backend: %w", err)
 	}
@@ -52,29 +64,63 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	if err != nil {
 		return nil, err
 	}
+	paths := []string{"/ipfs"}
+	if names {
+		paths = append(paths, "/ipns")
+	}
 	public := map[string]*boxogw.PublicGateway{}
 	for _, h := range cfg.SubdomainHosts {
-		public[h] = &boxogw.PublicGateway{Paths: []string{"/ipfs"}, UseSubdomains: true, NoDNSLink: true, DeserializedResponses: true}
+		public[h] = &boxogw.PublicGateway{Paths: paths, UseSubdomains: true, NoDNSLink: !names, InlineDNSLink: names, DeserializedResponses: true}
 	}
 	conf := boxogw.Config{
 		DeserializedResponses: true,
 		DeprecatedXIpfsPath:   true,
-		AllowCodecConversion:  true,
-		NoDNSLink:             true,
-		PublicGateways:        public,
-		RetrievalTimeout:      cfg.RetrievalTimeout,
-		MaxRequestDuration:    cfg.MaxRequestDuration,
-		MetricsRegistry:       reg,
+		// Conversions between codecs only where the spec allows them
+		// (IPIP-524): a ?format= of another codec answers 406.
+		AllowCodecConversion: false,
+		NoDNSLink:            !names,
+		PublicGateways:       public,
+		RetrievalTimeout:     cfg.RetrievalTimeout,
+		MaxRequestDuration:   cfg.MaxRequestDuration,
+		MetricsRegistry:      reg,
 	}
-	ipfs := boxogw.NewHandler(conf, backend)
+	handler := boxogw.NewHandler(conf, backend)
 	mux := http.NewServeMux()
-	mux.Handle("/ipfs/", ipfs)
-	mux.HandleFunc("/ipns/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "IPNS and DNSLink are not served by this gateway: use /ipfs/<cid>", http.StatusNotImplemented)
-	})
+	mux.Handle("/ipfs/", handler)
+	if names {
+		mux.Handle("/ipns/", handler)
+	} else {
+		mux.HandleFunc("/ipns/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "IPNS and DNSLink are not served by this gateway: use /ipfs/<cid>", http.StatusNotImplemented)
+		})
+	}
 	responses, err := newResponseCache(DefaultResponseCacheBytes, DefaultResponseCacheMaxBody, reg)
 	if err != nil {
 		return nil, err
 	}
-	return responses.wrap(withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log)), nil
+	h := responses.wrap(withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log))
+	return WithCORS(h), nil
+}
+
+// WithCORS sets the CORS headers the gateway spec asks for on every
+// response (any origin may read content: it is public and
+// content-addressed); OPTIONS preflights are answered by boxo's handler.
+func WithCORS(next http.Handler) http.Handler {
+	return boxogw.NewHeaders(nil).WithDeprecatedXIpfsPath().ApplyCors().Wrap(next)
+}
+
+// WithTunnel answers HTTP CONNECT as the end of the tunnel: a client that
+// uses the gateway as its HTTP proxy (as browsers and curl do for
+// subdomain gateways on hosts with no DNS) opens a tunnel with CONNECT,
+// then sends ordinary requests with a subdomain Host through it. Nothing
+// is ever forwarded anywhere: after the 200 the same connection is read
+// by this server as plain HTTP, so only this gateway is reachable.
+func WithTunnel(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

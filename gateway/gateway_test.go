@@ -106,7 +106,7 @@ func TestMatchesBoxo(t *testing.T) {
 		t.Fatal(err)
 	}
 	backend, _ := boxogw.NewBlocksBackend(blockservice.New(bs, nil))
-	conf := boxogw.Config{DeserializedResponses: true, DeprecatedXIpfsPath: true, AllowCodecConversion: true, NoDNSLink: true,
+	conf := boxogw.Config{DeserializedResponses: true, DeprecatedXIpfsPath: true, AllowCodecConversion: false, NoDNSLink: true,
 		PublicGateways: map[string]*boxogw.PublicGateway{"localhost": {Paths: []string{"/ipfs"}, UseSubdomains: true, NoDNSLink: true, DeserializedResponses: true}}}
 	stock := boxogw.NewHostnameHandler(conf, backend, boxogw.NewHandler(conf, backend))
 	r := "/ipfs/" + root.String()

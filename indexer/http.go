@@ -38,6 +38,9 @@ type APIConfig struct {
 	Checks []ReadyCheck
 	// RoutingTimeout bounds a delegated-routing lookup.
 	RoutingTimeout time.Duration
+	// Names keeps the IPNS records of GET and PUT /routing/v1/ipns/{name};
+	// nil: those answer "not supported".
+	Names NameRecords
 }
 
 // API serves the indexing service over HTTP.

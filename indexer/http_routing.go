@@ -76,12 +76,37 @@ func (rt *router) FindPeers(context.Context, peer.ID, int) (iter.ResultIter[*typ
 	return nil, routing.ErrNotSupported
 }
 
-func (rt *router) GetIPNS(context.Context, ipns.Name) (*ipns.Record, error) {
-	return nil, routing.ErrNotSupported
+// NameRecords keeps signed IPNS records. Get returns a valid record or
+// routing.ErrNotFound; Put keeps rec if it is valid and better than the
+// one kept (a valid but older record is accepted and dropped).
+type NameRecords interface {
+	Get(ctx context.Context, name ipns.Name) ([]byte, error)
+	Put(ctx context.Context, name ipns.Name, rec []byte) (bool, error)
 }
 
-func (rt *router) PutIPNS(context.Context, ipns.Name, *ipns.Record) error {
-	return routing.ErrNotSupported
+func (rt *router) GetIPNS(ctx context.Context, name ipns.Name) (*ipns.Record, error) {
+	if rt.a.cfg.Names == nil {
+		return nil, routing.ErrNotSupported
+	}
+	raw, err := rt.a.cfg.Names.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return ipns.UnmarshalRecord(raw)
+}
+
+// PutIPNS keeps a record boxo's server has already checked against name;
+// the store checks it again, as every writer's input.
+func (rt *router) PutIPNS(ctx context.Context, name ipns.Name, rec *ipns.Record) error {
+	if rt.a.cfg.Names == nil {
+		return routing.ErrNotSupported
+	}
+	raw, err := ipns.MarshalRecord(rec)
+	if err != nil {
+		return err
+	}
+	_, err = rt.a.cfg.Names.Put(ctx, name, raw)
+	return err
 }
 
 func (rt *router) GetClosestPeers(context.Context, cid.Cid) (iter.ResultIter[*types.PeerRecord], error) {

@@ -126,6 +126,7 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 	case "serve", "gateway":
 		cfg.Indexer.Flags(fs)
 		cfg.Egress.Flags(fs, "produce")
+		cfg.Names.Flags(fs)
 	case "indexer":
 		cfg.Indexer.Flags(fs)
 	case "import":

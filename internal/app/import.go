@@ -22,12 +22,16 @@ import (
 	"github.com/cargate/cargate/internal/importer"
 )
 
-// Import imports each path (a .car file, or a file or directory to turn
-// into UnixFS) and prints each root CID on stdout. With progress set, it
-// draws a progress line on stderr.
-func Import(ctx context.Context, cfg *config.Config, paths []string, stdout, stderr io.Writer, progress bool, log *slog.Logger) error {
-	if len(paths) == 0 {
+// Import imports each path (a .car file, a file or directory to turn
+// into UnixFS, or an .ipns-record) and prints each root CID (or /ipns/
+// name) on stdout. With progress set, it draws a progress line on stderr.
+func Import(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer, progress bool, log *slog.Logger) error {
+	if len(args) == 0 {
 		return fmt.Errorf("import: give at least one path (a .car file, a file or a directory)")
+	}
+	records, paths := splitNameRecords(args)
+	if err := importNameRecords(ctx, cfg, records, stdout); err != nil || len(paths) == 0 {
+		return err
 	}
 	im, stop, err := newImporter(ctx, cfg, log)
 	if err != nil {

@@ -123,7 +123,7 @@ func indexerAPI(n *node) (*indexer.API, error) {
 			return rdb.Ping(ctx).Err()
 		}})
 	}
-	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: n.cfg.Indexer.PublicURL, Checks: checks}, n.reg, n.log)
+	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: n.cfg.Indexer.PublicURL, Checks: checks, Names: n.names}, n.reg, n.log)
 }
 
 // mountIndexer adds the indexer's HTTP API to mux and returns its

@@ -16,6 +16,7 @@ import (
 	"github.com/cargate/cargate/internal/claimstore"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/identity"
+	"github.com/cargate/cargate/names"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -30,6 +31,7 @@ type node struct {
 	claims   claimstore.Store
 	indexer  *indexer.Service
 	resolver *resolver.Resolver
+	names    *names.Store // IPNS records; nil in a gateway-only process
 	stops    []func() error
 }
 
@@ -57,6 +59,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if n.id, err = loadKey(cfg); err != nil {
+		return nil, err
+	}
+	if n.names, err = openNameStore(cfg); err != nil {
 		return nil, err
 	}
 	if n.blobs, err = openBlobs(ctx, cfg, n.reg); err != nil {

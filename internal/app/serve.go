@@ -38,9 +38,15 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // the caller mounted there, with egress accounting and metrics, until ctx
 // ends; then it drains in-flight requests. ready answers /readyz.
 func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.ServeMux, ready http.HandlerFunc) error {
+	ns, err := nameSystem(cfg, n.names)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
 		SubdomainHosts:   splitList(cfg.SubdomainHosts),
 		RetrievalTimeout: cfg.RetrievalTimeout,
+		NameSystem:       ns.NameSystem,
+		Records:          ns.Records,
 	}, n.resolverBlockstore(), n.reg, n.log)
 	if err != nil {
 		return err
@@ -52,7 +58,7 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
-	servers, err := listen(cfg, gateway.WithMetrics(withEgress(mux), n.reg), opsHandler(n), n.log)
+	servers, err := listen(cfg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n), n.log)
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,8 @@ type Config struct {
 	Indexer IndexerConfig
 	// Egress configures egress accounting.
 	Egress EgressConfig
+	// Names configures IPNS and DNSLink resolution.
+	Names NamesConfig
 }
 
 // EnvPrefix prefixes every environment variable.
@@ -171,7 +173,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: use auto, text or json", c.LogFormat))
 	}
-	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate())
+	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate(), c.Names.Validate())
 	return errors.Join(errs...)
 }
 

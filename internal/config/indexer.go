@@ -112,15 +112,7 @@ func (c *IndexerConfig) IPNITiers() [][]string {
 }
 
 // RedisAddrs splits RedisAddr.
-func (c *IndexerConfig) RedisAddrs() []string {
-	var out []string
-	for _, a := range strings.Split(c.RedisAddr, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
+func (c *IndexerConfig) RedisAddrs() []string { return splitComma(c.RedisAddr) }
 
 // Validate explains what is wrong, if anything.
 func (c *IndexerConfig) Validate() error {
