@@ -98,7 +98,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	if err != nil {
 		return nil, err
 	}
-	h := responses.wrap(withStreamAbort(withMultiRange(boxogw.NewHostnameHandler(conf, backend, mux)), log))
+	h := responses.wrap(withStreamAbort(withRangesPerRFC(boxogw.NewHostnameHandler(conf, backend, mux)), log))
 	return WithCORS(h), nil
 }
 
