@@ -11,14 +11,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
-// notFoundNames maps "this name has no record / no DNSLink" to 404: boxo
-// answers 500 for it, but an unknown name is the client's miss, not the
-// gateway's failure.
+// notFoundNames gives name failures their statuses (boxo answers 500 for
+// all): a domain whose DNS answer has no DNSLink is 404, the domain said
+// so; an IPNS name with no valid record is 502, as the gateway spec wants
+// a 5xx for it (the conformance suite checks it with invalid records):
+// a valid record may exist where this gateway cannot see it.
 type notFoundNames struct{ namesys.NameSystem }
 
 func nameError(err error) error {
-	if errors.Is(err, routing.ErrNotFound) || errors.Is(err, namesys.ErrResolveFailed) {
+	switch {
+	case errors.Is(err, namesys.ErrMissingDNSLinkRecord):
 		return boxogw.NewErrorStatusCode(err, http.StatusNotFound)
+	case errors.Is(err, routing.ErrNotFound), errors.Is(err, namesys.ErrResolveFailed):
+		return boxogw.NewErrorStatusCode(errors.New("no valid IPNS record found for this name"), http.StatusBadGateway)
 	}
 	return err
 }

@@ -25,11 +25,11 @@ import (
 )
 
 // fakeNames resolves every name to one path, which a test can change;
-// names listed in missing have no record.
+// names listed in missing fail with their error.
 type fakeNames struct {
 	mu      sync.Mutex
 	to      path.Path
-	missing map[string]bool
+	missing map[string]error
 }
 
 func (f *fakeNames) set(c cid.Cid) {
@@ -39,8 +39,8 @@ func (f *fakeNames) set(c cid.Cid) {
 }
 
 func (f *fakeNames) Resolve(_ context.Context, p path.Path, _ ...namesys.ResolveOption) (namesys.Result, error) {
-	if f.missing[p.Segments()[1]] {
-		return namesys.Result{}, namesys.ErrResolveFailed
+	if err := f.missing[p.Segments()[1]]; err != nil {
+		return namesys.Result{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -86,7 +86,7 @@ func TestNamesAreMutable(t *testing.T) {
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	a := rawBlock(t, bs, cid.Raw, []byte("content A"))
 	b := rawBlock(t, bs, cid.Raw, []byte("content B"))
-	ns := &fakeNames{missing: map[string]bool{"nowhere.example.org": true}}
+	ns := &fakeNames{missing: map[string]error{"nowhere.example.org": namesys.ErrMissingDNSLinkRecord, "k51qzi5uqu5dgh7y9l90nqs6tvnzcm9erbt8fhzg3fu79p5qt9zb2izvfu51ki": routing.ErrNotFound}}
 	ns.set(a)
 	h, err := New(Config{SubdomainHosts: []string{"example.com"}, NameSystem: ns, Records: noRecords{}}, bs, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -112,12 +112,16 @@ func TestNamesAreMutable(t *testing.T) {
 		}
 		ns.set(b)
 	}
-	// A name with no record is the client's miss: 404, not 500.
-	if rec := serveHost(t, h, "", "/ipns/nowhere.example.org/"); rec.Code != http.StatusNotFound {
-		t.Errorf("unknown name: %d, want 404", rec.Code)
-	}
-	if rec := serveHost(t, h, "", "/ipns/"+key+"?format=ipns-record"); rec.Code != http.StatusNotFound {
-		t.Errorf("record of a name with none: %d, want 404", rec.Code)
+	// A domain without DNSLink is 404; an IPNS name with no valid record
+	// 502 (the spec wants a 5xx), for its content and for its record.
+	for target, code := range map[string]int{
+		"/ipns/nowhere.example.org/": http.StatusNotFound,
+		"/ipns/k51qzi5uqu5dgh7y9l90nqs6tvnzcm9erbt8fhzg3fu79p5qt9zb2izvfu51ki/": http.StatusBadGateway,
+		"/ipns/" + key + "?format=ipns-record":                                  http.StatusBadGateway,
+	} {
+		if rec := serveHost(t, h, "", target); rec.Code != code {
+			t.Errorf("%s: %d, want %d", target, rec.Code, code)
+		}
 	}
 }
 

@@ -77,10 +77,12 @@ func readRecordFile(p string) ([]byte, error) {
 }
 
 // recordName is the name a record file is for: its file name when that is
-// an IPNS name (<name>.ipns-record, as gateways serve them), else the
-// name of the public key embedded in the record.
+// an IPNS name (<name>.ipns-record, as gateways serve them, or
+// <name>_<anything>.ipns-record), else the name of the public key
+// embedded in the record.
 func recordName(p string, raw []byte) (ipns.Name, error) {
 	base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+	base, _, _ = strings.Cut(base, "_") // <name>_<note>.ipns-record names the key too
 	if n, err := ipns.NameFromString(base); err == nil {
 		return n, nil
 	}
