@@ -229,3 +229,27 @@ func TestConnectTunnel(t *testing.T) {
 		t.Errorf("GET through the tunnel: %d %q", resp.StatusCode, buf.String())
 	}
 }
+
+// TestNamesThroughIndexer runs the roles apart: a record is imported
+// through the running indexer (PUT /routing/v1/ipns/{name}), and a
+// gateway-only process, which keeps no records, finds it there.
+func TestNamesThroughIndexer(t *testing.T) {
+	data := t.TempDir()
+	root := importRoots(t, data, writeSite(t, map[string]string{"a.txt": "apart"}))[0]
+	idx := startRole(t, "indexer", data)
+	sk, name := ipnsKey(t)
+	p := writeRecord(t, t.TempDir(), name.String()+".ipns-record", record(t, sk, root, 1, time.Now().Add(time.Hour), time.Minute))
+	if out, err := cargate(t, "import", "--data-dir", t.TempDir(), "--indexer-url", idx.url, "--quiet", p); err != nil || strings.TrimSpace(out) != "/ipns/"+name.String() {
+		t.Fatalf("import through the indexer: %q %v", out, err)
+	}
+	other, _ := ipnsKey(t)
+	bad := writeRecord(t, t.TempDir(), name.String()+".ipns-record", record(t, other, root, 2, time.Now().Add(time.Hour), time.Minute))
+	if _, err := cargate(t, "import", "--data-dir", t.TempDir(), "--indexer-url", idx.url, "--quiet", bad); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a badly signed record through the indexer: %v, want refused with 400", err)
+	}
+	gw := startRole(t, "gateway", data, "--indexer-url", idx.url, "--dnslink-dns=false")
+	resp, body := fetch(t, "GET", gw.url+"/ipns/"+name.String()+"/a.txt")
+	if resp.StatusCode != 200 || string(body) != "apart" {
+		t.Errorf("gateway-only /ipns/: %d %q", resp.StatusCode, body)
+	}
+}
