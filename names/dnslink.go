@@ -2,9 +2,12 @@ package names
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ipfs/boxo/path"
 	madns "github.com/multiformats/go-multiaddr-dns"
@@ -38,10 +41,25 @@ func ParseDNSLinkMap(s string) (map[string]string, error) {
 
 // dnsLinks answers the _dnslink TXT lookups of namesys from a static map
 // first, then from DNS when next is set. Other lookups go to next.
+//
+// A name DNS says does not exist is remembered for missTTL: the gateway
+// asks about the Host of every request that is not one of its own hosts,
+// and namesys keeps only successes, so without this each such request
+// would wait for a DNS round trip.
 type dnsLinks struct {
-	static map[string]string
-	next   madns.BasicResolver // nil: the static map only
+	static  map[string]string
+	next    madns.BasicResolver // nil: the static map only
+	missTTL time.Duration
+
+	mu     sync.Mutex
+	misses map[string]time.Time // name -> when to ask DNS again
 }
+
+// Bounds of the DNS miss cache.
+const (
+	DefaultDNSMissTTL = 30 * time.Second
+	maxDNSMisses      = 10_000
+)
 
 var _ madns.BasicResolver = (*dnsLinks)(nil)
 
@@ -54,10 +72,34 @@ func (d *dnsLinks) LookupTXT(ctx context.Context, name string) ([]string, error)
 			return []string{"dnslink=" + p}, nil
 		}
 	}
-	if d.next == nil {
-		return nil, &net.DNSError{Err: "no such name in the static DNSLink map", Name: name, IsNotFound: true}
+	if d.next == nil || d.missed(domain) {
+		return nil, &net.DNSError{Err: "no DNSLink for this name", Name: name, IsNotFound: true}
 	}
-	return d.next.LookupTXT(ctx, name)
+	txt, err := d.next.LookupTXT(ctx, name)
+	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		d.miss(domain)
+	}
+	return txt, err
+}
+
+func (d *dnsLinks) missed(domain string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	until, ok := d.misses[domain]
+	if ok && time.Now().After(until) {
+		delete(d.misses, domain)
+		return false
+	}
+	return ok
+}
+
+func (d *dnsLinks) miss(domain string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.misses == nil || len(d.misses) >= maxDNSMisses {
+		d.misses = map[string]time.Time{} // full: forget all rather than grow
+	}
+	d.misses[domain] = time.Now().Add(d.missTTL)
 }
 
 func (d *dnsLinks) LookupIPAddr(ctx context.Context, name string) ([]net.IPAddr, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -188,5 +189,35 @@ func TestDNSLinkMap(t *testing.T) {
 	}
 	if _, err := d.LookupTXT(context.Background(), "_dnslink.other.org."); err == nil {
 		t.Errorf("a name outside the map answered with DNS off")
+	}
+}
+
+// countingDNS answers every TXT lookup "no such name", counting them.
+type countingDNS struct{ txt int }
+
+func (c *countingDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
+	c.txt++
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+func (c *countingDNS) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) { return nil, nil }
+
+// TestDNSMissesRemembered: a name DNS does not know is asked again only
+// after the miss TTL.
+func TestDNSMissesRemembered(t *testing.T) {
+	next := &countingDNS{}
+	d := &dnsLinks{next: next, missTTL: 200 * time.Millisecond}
+	for i := 0; i < 5; i++ {
+		if _, err := d.LookupTXT(context.Background(), "_dnslink.gw.example.net."); err == nil {
+			t.Fatal("a miss answered")
+		}
+	}
+	if next.txt != 1 {
+		t.Errorf("%d DNS lookups for 5 requests within the miss TTL, want 1", next.txt)
+	}
+	time.Sleep(300 * time.Millisecond)
+	d.LookupTXT(context.Background(), "_dnslink.gw.example.net.")
+	if next.txt != 2 {
+		t.Errorf("%d DNS lookups after the miss TTL, want 2", next.txt)
 	}
 }

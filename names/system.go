@@ -59,7 +59,7 @@ func New(cfg Config) (*System, error) {
 		}
 		recs.remotes = append(recs.remotes, contentrouter.NewContentRoutingClient(c))
 	}
-	dns := &dnsLinks{static: cfg.DNSLink}
+	dns := &dnsLinks{static: cfg.DNSLink, missTTL: DefaultDNSMissTTL}
 	if cfg.DNS {
 		dns.next = madns.DefaultResolver
 	}
