@@ -208,10 +208,8 @@ func timedRunEnv(ctx context.Context, env []string, bin string, args ...string) 
 		return nil, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, lastLines(stderr.String(), 5))
 	}
 	res := &importResult{roots: lines, elapsed: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		res.peakRSS = ru.Maxrss << 10 // kilobytes on Linux
-	}
+	res.cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	res.peakRSS = peakRSS(cmd.ProcessState)
 	return res, nil
 }
 

@@ -123,8 +123,12 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
 	cfg.Flags(fs, cmd.flags...)
 	switch name {
-	case "serve", "gateway":
+	case "serve":
 		cfg.Indexer.Flags(fs)
+		cfg.Egress.Flags(fs, "produce")
+		cfg.Names.Flags(fs)
+	case "gateway":
+		cfg.Indexer.ClientFlags(fs)
 		cfg.Egress.Flags(fs, "produce")
 		cfg.Names.Flags(fs)
 	case "indexer":

@@ -71,11 +71,16 @@ type IndexerConfig struct {
 	RemoteTimeout time.Duration
 }
 
-// Flags registers the indexer's settings on fs; each is also read from
-// its CARGATE_… variable (see EnvName).
-func (c *IndexerConfig) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.URL, "indexer-url", "", "base URL of a separate indexer (ours or Storacha's) answering GET /claims; empty: in-process")
+// ClientFlags registers the settings of a gateway that asks a separate
+// indexer; each is also read from its CARGATE_… variable (see EnvName).
+func (c *IndexerConfig) ClientFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.URL, "indexer-url", "", "base URL of the indexer (ours or Storacha's) answering GET /claims")
 	fs.DurationVar(&c.ClientTimeout, "indexer-timeout", DefaultIndexerClientTimeout, "deadline of one query to --indexer-url")
+}
+
+// Flags registers the settings of an indexer run in this process (serve,
+// indexer); each is also read from its CARGATE_… variable (see EnvName).
+func (c *IndexerConfig) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "indexer-public-url", "", "base URL the indexer is reached at, advertised in IPNI and routing answers (default: the request's Host)")
 	fs.StringVar(&c.RedisAddr, "redis-addr", "", "Redis host:port for the shared claim cache (comma-separated seeds with --redis-cluster); empty: no Redis")
 	fs.BoolVar(&c.RedisCluster, "redis-cluster", false, "use Redis Cluster")

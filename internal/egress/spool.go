@@ -12,10 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The spool is a directory of append-only segment files named
@@ -75,20 +72,11 @@ func lockFile(path, what string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("egress: %s of %s is held by another process: %w", what, filepath.Dir(path), err)
 	}
 	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // spoolWriter appends records; see the package comment on durability.
@@ -239,10 +227,10 @@ func (w *spoolWriter) startSegmentLocked(need int64) error {
 		os.Remove(name)
 		return err
 	}
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+	if err := preallocate(f, size); err != nil {
 		return fail(fmt.Errorf("preallocate spool segment: %w", err))
 	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := mapSegment(f, size)
 	if err != nil {
 		return fail(fmt.Errorf("map spool segment: %w", err))
 	}
@@ -255,7 +243,7 @@ func (w *spoolWriter) startSegmentLocked(need int64) error {
 	w.populating.Add(1)
 	go func() {
 		defer w.populating.Done()
-		_ = unix.Madvise(m, unix.MADV_POPULATE_WRITE)
+		populate(m)
 	}()
 	if w.f != nil {
 		w.retired = append(w.retired, mappedSeg{f: w.f, m: w.m, size: w.segSize, synced: w.synced})
@@ -317,11 +305,11 @@ func (w *spoolWriter) sync() error {
 	// appends never wait for it; mapMu keeps close from unmapping meanwhile.
 	w.mapMu.RLock()
 	w.mu.Lock()
-	retired, m, seq, from, size, dirty := w.retired, w.m, w.seq, w.synced, w.segSize, w.dirDirty
+	retired, f, m, seq, from, size, dirty := w.retired, w.f, w.m, w.seq, w.synced, w.segSize, w.dirDirty
 	w.retired, w.unsynced, w.dirDirty = nil, 0, false
 	w.mu.Unlock()
 	var errs []error
-	if err := msyncRange(m, from, size); err != nil {
+	if err := flushRange(f, m, from, size); err != nil {
 		errs = append(errs, err)
 	} else {
 		w.mu.Lock()
@@ -343,20 +331,9 @@ func (w *spoolWriter) sync() error {
 	return errors.Join(errs...)
 }
 
-// msyncRange flushes m[from:to], from the page that holds from: only the
-// records appended since the last flush, so the kernel does not walk the
-// pages of the whole segment every time.
-func msyncRange(m []byte, from, to int64) error {
-	if m == nil || to <= from {
-		return nil
-	}
-	page := int64(os.Getpagesize())
-	return unix.Msync(m[from/page*page:to], unix.MS_SYNC)
-}
-
 // finishSegment makes a sealed segment durable and trims its unused tail.
 func finishSegment(s mappedSeg) error {
-	return errors.Join(msyncRange(s.m, s.synced, s.size), unix.Munmap(s.m),
+	return errors.Join(flushRange(s.f, s.m, s.synced, s.size), unmapSegment(s.m),
 		s.f.Truncate(s.size), s.f.Sync(), s.f.Close())
 }
 
