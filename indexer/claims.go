@@ -28,6 +28,9 @@ type Claim struct {
 	Index cid.Cid
 	// Equals claims: the equivalent CID.
 	Equals cid.Cid
+	// Remote is set on claims found in a remote source (IPNI, legacy
+	// tables) rather than our own store: readers trust them least.
+	Remote bool
 }
 
 // CID is the claim's own CID.

@@ -29,6 +29,12 @@ const (
 	// QueryIndexOrLocation returns index claims (with indexes) or, for
 	// blobs without an index, location claims.
 	QueryIndexOrLocation QueryType = "index_or_location"
+	// QueryStandardCompressed takes exactly one multihash. When an index
+	// places it in a shard with a location claim, the answer is a single
+	// location claim, signed by the service, for the block itself (the
+	// shard's URLs, the block's byte range); otherwise it is the standard
+	// answer.
+	QueryStandardCompressed QueryType = "standard_compressed"
 )
 
 // ParseQueryType reads a query type; "" means standard.
@@ -36,7 +42,7 @@ func ParseQueryType(s string) (QueryType, error) {
 	switch QueryType(s) {
 	case "", QueryStandard:
 		return QueryStandard, nil
-	case QueryLocation, QueryIndexOrLocation:
+	case QueryLocation, QueryIndexOrLocation, QueryStandardCompressed:
 		return QueryType(s), nil
 	}
 	return "", fmt.Errorf("%w: unknown query type %q", ErrBadInput, s)
@@ -45,7 +51,9 @@ func ParseQueryType(s string) (QueryType, error) {
 // Query asks for the claims and indexes that locate some multihashes.
 type Query struct {
 	Hashes []multihash.Multihash
-	// Spaces, when set, keeps only location claims for these spaces.
+	// Spaces, when set, keeps only location claims for these spaces,
+	// those of index blobs included: an index whose blob has no location
+	// in these spaces is left out (its claim stays).
 	Spaces []did.DID
 	Type   QueryType
 }
@@ -70,8 +78,12 @@ func (r *Result) addClaim(c *Claim) { r.Claims[c.CID()] = c }
 // Empty reports whether nothing was found.
 func (r *Result) Empty() bool { return len(r.Claims) == 0 && len(r.Indexes) == 0 }
 
-// Query answers q. It returns ErrNotFound when no claim is known for any
-// of the hashes, ErrUnavailable when sources failed and nothing was found.
+// Query answers q. Nothing known about the hashes is an empty result, as
+// Storacha's indexing service answers; the in-process locator reads it as
+// not found. When something failed (a source, an index) and nothing was
+// found, the failures are the error: ErrUnavailable, or ErrNotFound when
+// an index blob is gone. A failure beside a non-empty answer is logged and
+// the answer stands.
 func (s *Service) Query(ctx context.Context, q Query) (*Result, error) {
 	if len(q.Hashes) == 0 {
 		return nil, fmt.Errorf("%w: no multihash in query", ErrBadInput)
@@ -79,27 +91,34 @@ func (s *Service) Query(ctx context.Context, q Query) (*Result, error) {
 	if q.Type == "" {
 		q.Type = QueryStandard
 	}
+	if q.Type == QueryStandardCompressed && len(q.Hashes) != 1 {
+		return nil, fmt.Errorf("%w: a %s query takes exactly one multihash, got %d", ErrBadInput, q.Type, len(q.Hashes))
+	}
 	res := &Result{Claims: map[cid.Cid]*Claim{}, Indexes: map[string]Index{}}
 	var errs []error
 	for _, h := range q.Hashes {
-		if err := s.queryOne(ctx, q, h, res); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.queryOne(ctx, q, h, res)...)
 	}
-	if res.Empty() {
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
-		return nil, ErrNotFound
+	if res.Empty() && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		s.log.Warn("query answered in part", "err", errors.Join(errs...))
+	}
+	if q.Type == QueryStandardCompressed {
+		return s.compress(q.Hashes[0], res)
 	}
 	return res, nil
 }
 
-func (s *Service) queryOne(ctx context.Context, q Query, h multihash.Multihash, res *Result) error {
+// queryOne adds what is known about h to res and returns what failed on
+// the way: a claim source, or an index (skipped, the others still count).
+func (s *Service) queryOne(ctx context.Context, q Query, h multihash.Multihash, res *Result) []error {
 	claims, err := s.findClaims(ctx, h)
 	if err != nil {
-		return err
+		return []error{err}
 	}
+	var errs []error
 	for _, c := range claims {
 		switch c.Kind {
 		case "assert/location":
@@ -117,17 +136,34 @@ func (s *Service) queryOne(ctx context.Context, q Query, h multihash.Multihash, 
 				continue
 			}
 			if err := s.followIndex(ctx, q, h, c, res); err != nil {
-				return err
+				s.log.Warn("index skipped", "claim", c.CID(), "index", c.Index, "multihash", h.B58String(), "err", err)
+				errs = append(errs, err)
 			}
 		}
 	}
-	return nil
+	return errs
 }
 
-// followIndex adds an index claim, its index, the index blob's location
-// and the locations of the shards that hold h.
+// followIndex adds an index claim, its index, the index blob's locations
+// (in the query's spaces) and the locations of the shards that hold h, as
+// Storacha's service does. An index whose blob has no location in the
+// query's spaces is not read; its claim is still added.
 func (s *Service) followIndex(ctx context.Context, q Query, h multihash.Multihash, c *Claim, res *Result) error {
-	idx, idxLocs, err := s.loadIndex(ctx, c.Index.Hash())
+	all, err := s.locations(ctx, c.Index.Hash())
+	if err != nil {
+		return fmt.Errorf("index %s of claim %s: %w", c.Index, c.CID(), err)
+	}
+	var idxLocs []*Claim
+	for _, l := range all {
+		if spaceMatches(q.Spaces, l.Space) {
+			idxLocs = append(idxLocs, l)
+		}
+	}
+	if len(idxLocs) == 0 {
+		res.addClaim(c)
+		return nil
+	}
+	idx, _, err := s.loadIndex(ctx, c.Index.Hash())
 	if err != nil {
 		return fmt.Errorf("index %s of claim %s: %w", c.Index, c.CID(), err)
 	}
@@ -135,15 +171,16 @@ func (s *Service) followIndex(ctx context.Context, q Query, h multihash.Multihas
 	for _, l := range idxLocs {
 		res.addClaim(l)
 	}
-	ctxID := ContextID(idxLocs[0].Space, idx.Digest)
-	res.Indexes[ctxID] = idx
+	res.Indexes[ContextID(idxLocs[0].Space, idx.Digest)] = idx
+	var errs []error
 	for shard, slices := range idx.View.Shards().Iterator() {
-		if !slices.Has(h) && !bytes.Equal(h, linkCID(idx.View.Content()).Hash()) {
+		if !slices.Has(h) {
 			continue
 		}
 		locs, err := s.findClaims(ctx, shard)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("locations of shard %s: %w", shard.B58String(), err))
+			continue
 		}
 		for _, l := range locs {
 			if l.Kind == "assert/location" && spaceMatches(q.Spaces, l.Space) {
@@ -151,7 +188,7 @@ func (s *Service) followIndex(ctx context.Context, q Query, h multihash.Multihas
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // loadIndex returns the index blob with the given multihash, read from a

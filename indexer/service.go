@@ -139,6 +139,7 @@ func (s *Service) lookup(ctx context.Context, digest multihash.Multihash) ([]*Cl
 				s.log.Warn("remote source returned an invalid claim", "claim", d.Link(), "err", err)
 				continue
 			}
+			c.Remote = true
 			found = append(found, c)
 		}
 	}

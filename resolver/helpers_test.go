@@ -103,7 +103,7 @@ type fakeLocator struct {
 
 func (f *fakeLocator) Locate(_ context.Context, h multihash.Multihash) (*Located, error) {
 	f.calls.Add(1)
-	out := &Located{Blocks: map[string]Position{}, Shards: map[string]*Shard{}}
+	out := &Located{Blocks: map[string][]Position{}, Shards: map[string]*Shard{}}
 	s := &Shard{Digest: f.l.digest}
 	for _, u := range f.urls {
 		s.Sources = append(s.Sources, Source{URL: u})
@@ -111,7 +111,7 @@ func (f *fakeLocator) Locate(_ context.Context, h multihash.Multihash) (*Located
 	out.Shards[string(f.l.digest)] = s
 	found := false
 	for _, b := range f.l.blocks {
-		out.Blocks[string(b.c.Hash())] = Position{Shard: string(f.l.digest), Offset: uint64(b.off), Length: uint64(b.len)}
+		out.Blocks[string(b.c.Hash())] = []Position{{Shard: string(f.l.digest), Offset: uint64(b.off), Length: uint64(b.len)}}
 		found = found || bytes.Equal(b.c.Hash(), h)
 	}
 	if !found {

@@ -11,6 +11,10 @@ type metrics struct {
 	readBytes      prometheus.Counter
 	readSeconds    prometheus.Histogram
 	verifyFailures prometheus.Counter
+	// positionFailures counts block positions given up: reason "bounds"
+	// (unusable, dropped before any read) or "read" (a read at it failed).
+	positionFailures *prometheus.CounterVec
+	panics           prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +36,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cargate_resolver_verification_failures_total",
 			Help: "Blocks whose stored bytes did not match their hash (never served).",
 		}),
+		positionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cargate_resolver_position_failures_total",
+			Help: "Block positions given up by reason: bounds (length or offset unusable) or read (a read there failed; the next place is tried).",
+		}, []string{"reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cargate_resolver_recovered_panics_total",
+			Help: "Panics in resolver goroutines turned into read errors.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reads, m.readBytes, m.readSeconds, m.verifyFailures)
+		reg.MustRegister(m.reads, m.readBytes, m.readSeconds, m.verifyFailures, m.positionFailures, m.panics)
 	}
 	return m
 }

@@ -36,21 +36,41 @@ var pipelineReads = true
 type call struct {
 	done   chan struct{}
 	cancel context.CancelFunc
+	shard  *Shard
 	want   []span
 	// waiters and wanted are guarded by Resolver.mu. When the last waiter
 	// gives up before the read ends, the read is cancelled.
 	waiters int
 	wanted  map[string]bool
-	// blocks and err are set before done is closed.
+	// blocks, head and err are set before done is closed. head is the
+	// block the read failed at: err is its error; the blocks after it
+	// were not reached.
 	blocks map[string][]byte
+	head   string
 	err    error
 }
 
-// read returns the verified bytes of the block at loc, reading it together
+// reads reports whether c reads cd's span (and not the same block at
+// another place). Shards compare by digest: two Locator answers make two
+// Shard values for one shard.
+func (c *call) reads(cd cand) bool {
+	if c.shard != cd.shard && string(c.shard.Digest) != string(cd.shard.Digest) {
+		return false
+	}
+	want := cd.span()
+	for _, sp := range c.want {
+		if sp == want {
+			return true
+		}
+	}
+	return false
+}
+
+// read returns the verified bytes of the block at cd, reading it together
 // with its neighbours in one ranged read when they are close. The read runs
 // on its own (bounded by ReadTimeout) so that a caller whose deadline ends
 // returns at once while other callers of the same read keep waiting.
-func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte, error) {
+func (r *Resolver) read(ctx context.Context, key string, cd cand) ([]byte, error) {
 	r.mu.Lock()
 	// The block may have landed in read-ahead since Block looked.
 	if b, ok := r.readAhead.take(key); ok {
@@ -59,8 +79,8 @@ func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte,
 		return b, nil
 	}
 	c, ok := r.inflight[key]
-	if !ok {
-		c = r.start(ctx, loc.shard, loc.idx, r.plan(loc), 0)
+	if !ok || !c.reads(cd) {
+		c = r.start(ctx, cd.shard, cd.idx, r.plan(cd.shard, cd.idx), 0)
 	}
 	c.waiters++
 	c.wanted[key] = true
@@ -73,7 +93,7 @@ func (r *Resolver) read(ctx context.Context, key string, loc *blockLoc) ([]byte,
 // it, released when it ends. Called with r.mu held.
 func (r *Resolver) start(ctx context.Context, s *Shard, idx int, want []span, reserved int64) *call {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
-	c := &call{done: make(chan struct{}), cancel: cancel, want: want, wanted: map[string]bool{}}
+	c := &call{done: make(chan struct{}), cancel: cancel, shard: s, want: want, wanted: map[string]bool{}}
 	for _, sp := range want {
 		r.inflight[sp.key] = c
 	}
@@ -85,10 +105,10 @@ func (r *Resolver) start(ctx context.Context, s *Shard, idx int, want []span, re
 // to the block cache, the others to read-ahead (before the read stops
 // being findable in inflight, so no block is ever read twice by a race).
 func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []span, reserved int64) {
-	blocks, err := r.fetch(ctx, s, want)
+	blocks, head, err := r.safeFetch(ctx, s, want)
 	c.cancel()
 	r.mu.Lock()
-	c.blocks, c.err = blocks, err
+	c.blocks, c.head, c.err = blocks, head, err
 	var ahead []span
 	for _, sp := range want {
 		if _, ok := blocks[sp.key]; ok && !c.wanted[sp.key] {
@@ -128,13 +148,18 @@ func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []s
 // full, so memory stays bounded by ReadAheadBytes however many streams
 // there are.
 func (r *Resolver) pipeline(s *Shard, idx int, last string) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.recovered("pipeline", p) // nobody waits on it: logged only
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	first := s.order[idx]
 	if _, busy := r.inflight[first.key]; busy || r.readAhead.has(first.key) || !r.readAhead.has(last) {
 		return
 	}
-	want := r.plan(&blockLoc{shard: s, idx: idx})
+	want := r.plan(s, idx)
 	n := want[len(want)-1].off + want[len(want)-1].len - want[0].off
 	if !r.readAhead.reserve(n) {
 		return
@@ -173,22 +198,25 @@ func (r *Resolver) wait(ctx context.Context, c *call, key string) ([]byte, error
 	if b, ok := c.blocks[key]; ok {
 		return b, nil
 	}
-	if c.err == nil {
-		return nil, fmt.Errorf("block missing from coalesced read")
+	switch {
+	case key == c.head && c.err != nil:
+		return nil, c.err
+	case c.err == nil: // the read was narrowed to an earlier block (see fetch)
+		return nil, errNotReached
 	}
-	return nil, c.err
+	return nil, fmt.Errorf("%w: %w", errNotReached, c.err)
 }
 
-// plan returns the blocks to read with the one at loc: it and the blocks
+// plan returns the blocks to read with s.order[idx]: it and the blocks
 // that follow it in the shard, while the gap between them stays under
 // MaxGap, the whole read under MaxSpan, and no one else is reading them.
 // Called with r.mu held.
-func (r *Resolver) plan(loc *blockLoc) []span {
-	order := loc.shard.order
-	first := order[loc.idx]
+func (r *Resolver) plan(s *Shard, idx int) []span {
+	order := s.order
+	first := order[idx]
 	want := []span{first}
 	end := first.off + first.len
-	for i := loc.idx + 1; i < len(order); i++ {
+	for i := idx + 1; i < len(order); i++ {
 		next := order[i]
 		if next.off-end > r.cfg.MaxGap || next.off+next.len-first.off > r.cfg.MaxSpan {
 			break
@@ -205,19 +233,32 @@ func (r *Resolver) plan(loc *blockLoc) []span {
 	return want
 }
 
+// safeFetch is fetch with any panic in it (a blob store's reader, say)
+// turned into an error that blames the read's first block.
+func (r *Resolver) safeFetch(ctx context.Context, s *Shard, want []span) (got map[string][]byte, head string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			got, head, err = map[string][]byte{}, want[0].key, r.recovered("read", p)
+		}
+	}()
+	return r.fetch(ctx, s, want)
+}
+
 // fetch reads the blocks of want (sorted, in one shard) and verifies each.
 // It tries the shard's sources in turn. A failure part-way resumes from the
 // first block not yet verified; failures without progress back off (see
 // the retry constants). A source that served a wrong block, or does not
-// hold the shard, is not asked again in this call.
-func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string][]byte, error) {
+// hold the shard, is not asked again in this call. On failure it returns
+// the block it failed at (head): the blocks after it were not tried.
+func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string][]byte, string, error) {
 	got := make(map[string][]byte, len(want))
 	if len(s.Sources) == 0 {
-		return got, fmt.Errorf("shard %s has no location: %w", s.Digest.B58String(), ErrNotFound)
+		return got, want[0].key, fmt.Errorf("shard %s has no location: %w", s.Digest.B58String(), ErrNotFound)
 	}
 	bad := make([]bool, len(s.Sources))
 	var errs []error
 	fails := 0
+	narrowed := false
 	for i := 0; len(want) > 0 && !allTrue(bad); i = (i + 1) % len(s.Sources) {
 		if bad[i] {
 			continue
@@ -228,6 +269,16 @@ func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string
 		want = want[n:]
 		if err == nil {
 			break
+		}
+		if n == 0 && len(want) > 1 && !narrowed && errors.Is(err, blobstore.ErrNotFound) {
+			// The store refused the coalesced range as a whole: a later
+			// block's place (from some index) may reach past the blob.
+			// Read the first block alone, from the same source, before
+			// blaming the source or that block; the others are left to
+			// reads of their own.
+			want, narrowed = want[:1], true
+			i--
+			continue
 		}
 		errs = append(errs, err)
 		bad[i] = errors.Is(err, ErrUnverified) || errors.Is(err, blobstore.ErrNotFound)
@@ -246,12 +297,12 @@ func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string
 		}
 	}
 	if len(want) == 0 {
-		return got, nil
+		return got, "", nil
 	}
 	if ctx.Err() != nil {
 		errs = append(errs, ctx.Err())
 	}
-	return got, fmt.Errorf("shard %s: %w", s.Digest.B58String(), errors.Join(errs...))
+	return got, want[0].key, fmt.Errorf("shard %s: %w", s.Digest.B58String(), errors.Join(errs...))
 }
 
 func allTrue(bs []bool) bool {
@@ -326,7 +377,7 @@ func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got ma
 		}
 		p := &pendingBlock{sp: sp, data: b, done: make(chan error, 1)}
 		if sp.len >= parallelVerifyBytes {
-			go func() { p.done <- verify(sp.key, b) }()
+			go func() { p.done <- r.safeVerify(sp.key, b) }()
 		} else {
 			p.done <- verify(sp.key, b)
 		}
@@ -353,8 +404,13 @@ type pendingBlock struct {
 	done chan error
 }
 
-// readBlock reads sp's bytes, skipping the gap from pos.
+// readBlock reads sp's bytes, skipping the gap from pos. Spans are
+// planned from usable positions only; the bounds are checked again here,
+// where a length becomes an allocation.
 func readBlock(br *bufio.Reader, sp span, pos int64) ([]byte, error) {
+	if sp.len < 0 || sp.len > MaxBlockSize || sp.off < pos {
+		return nil, fmt.Errorf("%w: %d+%d after %d", errBadSpan, sp.off, sp.len, pos)
+	}
 	if _, err := br.Discard(int(sp.off - pos)); err != nil {
 		return nil, noEOF(err)
 	}
@@ -370,6 +426,17 @@ func noEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// safeVerify is verify on a goroutine of its own: a panic in hashing
+// fails the block, never the process (and never passes its bytes).
+func (r *Resolver) safeVerify(key string, data []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %w", ErrUnverified, r.recovered("verify", p))
+		}
+	}()
+	return verify(key, data)
 }
 
 // verify checks data against the multihash key.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,15 +88,20 @@ type Resolver struct {
 	mu       sync.Mutex
 	inflight map[string]*call
 
+	failed *failedSet // positions that failed lately: tried last
+
 	// OnSpace, when set, is told the space of each shard a block is
 	// served from (egress accounting).
 	OnSpace func(ctx context.Context, space string)
 }
 
-// blockLoc is a cached position: nil shard means "unknown" (negative entry).
+// blockLoc is a block's cached candidates, most trusted first; none
+// means "unknown" (a negative entry).
 type blockLoc struct {
-	shard *Shard
-	idx   int // index in shard.order
+	cands []cand
+	// direct: the answer of a Locate of this very block, not of another
+	// block of its DAG.
+	direct bool
 }
 
 // New returns a Resolver.
@@ -112,7 +118,7 @@ func New(locator Locator, reader blobstore.URLReader, cfg Config, reg prometheus
 	return &Resolver{
 		locator: locator, reader: reader, cfg: cfg, log: log, m: newMetrics(reg),
 		locs: locs, blocks: blks, readAhead: newFIFO(cfg.ReadAheadBytes),
-		inflight: map[string]*call{},
+		inflight: map[string]*call{}, failed: newFailedSet(failedMax, failedTTL),
 	}, nil
 }
 
@@ -122,7 +128,9 @@ func (r *Resolver) Close() {
 	r.blocks.Close()
 }
 
-// Block returns the verified bytes of the block with CID c.
+// Block returns the verified bytes of the block with CID c. It tries the
+// block's candidate places in order; one that fails (wrong bytes, short
+// read, read error) is evicted from the cache and the next is tried.
 func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 	key := string(c.Hash())
 	if b, ok := r.blocks.Get(key); ok {
@@ -138,10 +146,130 @@ func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.OnSpace != nil && loc.shard.Space != "" {
-		r.OnSpace(ctx, loc.shard.Space)
+	b, tried, errs := r.tryCands(ctx, key, loc.cands, nil)
+	if b != nil {
+		return b, nil
 	}
-	return r.read(ctx, key, loc)
+	if ctx.Err() != nil {
+		return nil, errors.Join(errs...)
+	}
+	if !loc.direct {
+		// Every place came with the answer about another block of the
+		// DAG (which names only that block's shards): ask about this
+		// block itself, which names its own.
+		fresh, err := r.relocate(ctx, c.Hash())
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			var more []error
+			b, _, more = r.tryCands(ctx, key, fresh.cands, tried)
+			if b != nil {
+				return b, nil
+			}
+			errs = append(errs, more...)
+		}
+	}
+	return nil, fmt.Errorf("block %s: every place failed: %w", c.Hash().B58String(), candidatesFailed(errs))
+}
+
+// tryCands reads key from each of cands in turn (those that failed lately
+// last, even in an entry cached before they failed: the cache applies
+// writes asynchronously), skipping those in skip, evicting each that
+// fails. It returns the verified bytes, or the places tried and why each
+// failed.
+func (r *Resolver) tryCands(ctx context.Context, key string, cands []cand, skip []string) ([]byte, []string, []error) {
+	var tried []string
+	var errs []error
+	for _, cd := range r.failedLast(cands) {
+		if slices.Contains(skip, cd.id()) {
+			continue
+		}
+		b, err := r.readCand(ctx, key, cd)
+		if err == nil {
+			if r.OnSpace != nil && cd.shard.Space != "" {
+				r.OnSpace(ctx, cd.shard.Space)
+			}
+			return b, nil, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, []error{err}
+		}
+		tried = append(tried, cd.id())
+		errs = append(errs, err)
+		r.evict(key, cd, err)
+	}
+	return nil, tried, errs
+}
+
+// relocate asks the Locator about h afresh, past the cache, and caches
+// the answer.
+func (r *Resolver) relocate(ctx context.Context, h multihash.Multihash) (*blockLoc, error) {
+	found, err := r.safeLocate(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	mine := r.remember(string(h), found)
+	if mine == nil {
+		return nil, fmt.Errorf("%s: no usable place: %w", h.B58String(), ErrNotFound)
+	}
+	r.locs.Set(string(h), mine, int64(64+32*len(mine.cands)), 0)
+	return mine, nil
+}
+
+// readCand reads key at cd. A block that was only collateral of a failed
+// coalesced read (an earlier block in it failed) is read once more, in a
+// read that starts at it.
+func (r *Resolver) readCand(ctx context.Context, key string, cd cand) ([]byte, error) {
+	b, err := r.read(ctx, key, cd)
+	if errors.Is(err, errNotReached) && ctx.Err() == nil {
+		b, err = r.read(ctx, key, cd)
+	}
+	return b, err
+}
+
+// candidatesFailed is the error of a block whose every candidate failed:
+// ErrUnverified when any of them served wrong bytes (a 502), else all of
+// the errors as they are.
+func candidatesFailed(errs []error) error {
+	err := errors.Join(errs...)
+	for _, e := range errs {
+		if errors.Is(e, ErrUnverified) {
+			return err
+		}
+	}
+	if len(errs) == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+// evict drops cd from key's cached candidates, so that later requests try
+// the others first; when none is left the entry goes and the next request
+// asks the Locator again. The position is also remembered as failed for a
+// while, so that a fresh Locator answer (for this block or any block of
+// the same DAG) puts it last.
+func (r *Resolver) evict(key string, cd cand, err error) {
+	r.m.positionFailures.WithLabelValues("read").Inc()
+	r.log.Warn("block position failed; trying the next", "block", multihash.Multihash(key).B58String(),
+		"shard", cd.shard.Digest.B58String(), "offset", cd.span().off, "length", cd.span().len, "err", err)
+	r.failed.add(cd.id())
+	r.mu.Lock() // serialises read-modify-write of the cached entry
+	defer r.mu.Unlock()
+	cur, ok := r.locs.Get(key)
+	if !ok {
+		return
+	}
+	rest := make([]cand, 0, len(cur.cands))
+	for _, c := range cur.cands {
+		if c.id() != cd.id() {
+			rest = append(rest, c)
+		}
+	}
+	if len(rest) == 0 {
+		r.locs.Del(key)
+		return
+	}
+	r.locs.Set(key, &blockLoc{cands: rest, direct: cur.direct}, int64(64+32*len(rest)), 0)
 }
 
 // noteSpace tells OnSpace the space of a block served from memory: billing
@@ -152,12 +280,14 @@ func (r *Resolver) noteSpace(ctx context.Context, h multihash.Multihash) {
 	if r.OnSpace == nil {
 		return
 	}
-	if loc, err := r.locate(ctx, h); err == nil && loc.shard.Space != "" {
-		r.OnSpace(ctx, loc.shard.Space)
+	if loc, err := r.locate(ctx, h); err == nil && loc.cands[0].shard.Space != "" {
+		r.OnSpace(ctx, loc.cands[0].shard.Space)
 	}
 }
 
-// Size returns the size of the block with CID c without reading it.
+// Size returns the size of the block with CID c. When its candidates
+// disagree on the length, the block is read: a length in a claim is not
+// evidence.
 func (r *Resolver) Size(ctx context.Context, c cid.Cid) (int, error) {
 	if b, ok := r.blocks.Get(string(c.Hash())); ok {
 		return len(b), nil
@@ -166,15 +296,22 @@ func (r *Resolver) Size(ctx context.Context, c cid.Cid) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int(loc.shard.order[loc.idx].len), nil
+	n := loc.cands[0].span().len
+	for _, cd := range loc.cands[1:] {
+		if cd.span().len != n {
+			b, err := r.Block(ctx, c)
+			return len(b), err
+		}
+	}
+	return int(n), nil
 }
 
-// locate returns a block's cached position, asking the Locator on a miss
-// and caching its whole answer.
+// locate returns a block's cached candidates, asking the Locator on a
+// miss and caching its whole answer.
 func (r *Resolver) locate(ctx context.Context, h multihash.Multihash) (*blockLoc, error) {
 	key := string(h)
 	loc, err := r.locs.GetOrLoad(ctx, key, func(ctx context.Context) (*blockLoc, int64, time.Duration, error) {
-		found, err := r.locator.Locate(ctx, h)
+		found, err := r.safeLocate(ctx, h)
 		if errors.Is(err, ErrNotFound) {
 			return &blockLoc{}, 64, r.cfg.NegativeTTL, nil
 		}
@@ -182,33 +319,71 @@ func (r *Resolver) locate(ctx context.Context, h multihash.Multihash) (*blockLoc
 			return nil, 0, 0, err
 		}
 		if mine := r.remember(key, found); mine != nil {
-			return mine, 128, 0, nil
+			return mine, int64(64 + 32*len(mine.cands)), 0, nil
 		}
-		// Known block in a shard that no location claim names yet.
+		// Known block in a shard that no location claim names yet, or at
+		// no usable position.
 		return &blockLoc{}, 64, r.cfg.NegativeTTL, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if loc.shard == nil {
+	if len(loc.cands) == 0 {
 		return nil, fmt.Errorf("%s: %w", h.B58String(), ErrNotFound)
 	}
 	return loc, nil
 }
 
-// remember caches every position in found and returns the one for key.
-func (r *Resolver) remember(key string, found *Located) *blockLoc {
-	found.prepare()
-	var mine *blockLoc
-	for _, s := range found.Shards {
-		for i, sp := range s.order {
-			bl := &blockLoc{shard: s, idx: i}
-			if sp.key == key {
-				mine = bl
-				continue
-			}
-			r.locs.Set(sp.key, bl, 128, 0)
+// safeLocate asks the Locator, turning a panic (say, on a malformed index
+// it decodes) into an error: the load may run on a goroutine of the cache
+// that nothing else recovers.
+func (r *Resolver) safeLocate(ctx context.Context, h multihash.Multihash) (found *Located, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			found, err = nil, r.recovered("locate", p)
 		}
+	}()
+	return r.locator.Locate(ctx, h)
+}
+
+// remember caches the candidates of every block in found and returns
+// those of key.
+func (r *Resolver) remember(key string, found *Located) *blockLoc {
+	cands, dropped := found.prepare()
+	if dropped > 0 {
+		r.m.positionFailures.WithLabelValues("bounds").Add(float64(dropped))
+		r.log.Warn("locator named unusable block positions; ignored", "count", dropped,
+			"block", multihash.Multihash(key).B58String())
+	}
+	var mine *blockLoc
+	for k, cs := range cands {
+		bl := &blockLoc{cands: cs}
+		if k == key {
+			bl.direct = true
+			mine = bl
+			continue
+		}
+		r.locs.Set(k, bl, int64(64+32*len(cs)), 0)
 	}
 	return mine
+}
+
+// failedLast moves the candidates that failed lately to the end.
+func (r *Resolver) failedLast(cs []cand) []cand {
+	if r.failed.empty() {
+		return cs
+	}
+	good := make([]cand, 0, len(cs))
+	var bad []cand
+	for _, c := range cs {
+		if r.failed.has(c.id()) {
+			bad = append(bad, c)
+		} else {
+			good = append(good, c)
+		}
+	}
+	if len(bad) == 0 {
+		return cs
+	}
+	return append(good, bad...)
 }

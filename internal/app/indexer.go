@@ -196,7 +196,7 @@ func buildGateway(cfg *config.Config, log *slog.Logger) (*node, error) {
 		stores = append(stores, dir)
 	}
 	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, n.reg), stores...)
-	n.resolver, err = resolver.New(locator{client}, reader, resolver.Config{}, n.reg, log)
+	n.resolver, err = resolver.New(locator{q: client}, reader, resolver.Config{}, n.reg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 		return nil, err
 	}
 	n.onStop(func() error { n.indexer.Close(); return nil })
-	n.resolver, err = resolver.New(locator{n.indexer}, reader, resolver.Config{}, n.reg, log)
+	n.resolver, err = resolver.New(locator{q: n.indexer, own: n.id.DID()}, reader, resolver.Config{}, n.reg, log)
 	if err != nil {
 		return nil, err
 	}
