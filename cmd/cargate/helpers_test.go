@@ -83,9 +83,17 @@ func startServe(t *testing.T, dataDir string, extra ...string) *server {
 // ports and waits for /healthz.
 func startRole(t *testing.T, role, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startWrapped(t, nil, role, dataDir, extra...)
+}
+
+// startWrapped is startRole with the binary run by a wrapper command
+// (for example prlimit) that execs it.
+func startWrapped(t *testing.T, wrapper []string, role, dataDir string, extra ...string) *server {
+	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{role, "--data-dir", dataDir, "--listen", addr, "--metrics-listen", freeAddr(t), "--log-format", "json"}, extra...)
-	cmd := exec.Command(binPath, args...)
+	argv := append(append(append([]string(nil), wrapper...), binPath), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {

@@ -123,6 +123,10 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
 	cfg.Flags(fs, cmd.flags...)
 	switch name {
+	case "serve", "gateway", "indexer":
+		cfg.Server.Flags(fs)
+	}
+	switch name {
 	case "serve":
 		cfg.Indexer.Flags(fs)
 		cfg.Egress.Flags(fs, "produce")

@@ -153,7 +153,7 @@ func ServeIndexer(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	api.OpsRoutes(mux)
-	servers, err := listen(cfg, mux, opsHandler(n), log)
+	servers, err := listen(cfg, n.reg, mux, opsHandler(n), log)
 	if err != nil {
 		return err
 	}
@@ -211,20 +211,21 @@ type listening struct {
 }
 
 // listen starts the main handler on cfg.Listen and ops on
-// cfg.MetricsListen (when set).
-func listen(cfg *config.Config, main, ops http.Handler, log *slog.Logger) ([]listening, error) {
+// cfg.MetricsListen (when set), both under cfg.Server's limits.
+func listen(cfg *config.Config, reg prometheus.Registerer, main, ops http.Handler, log *slog.Logger) ([]listening, error) {
+	lim := newLimits(cfg.Server, reg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	out := []listening{{serveOn(ln, main, log), "http://" + ln.Addr().String() + "/"}}
+	out := []listening{{serveOn(ln, main, lim, log), "http://" + ln.Addr().String() + "/"}}
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			out[0].srv.Close()
 			return nil, fmt.Errorf("listen %s: %w", cfg.MetricsListen, err)
 		}
-		out = append(out, listening{serveOn(mln, ops, log), "http://" + mln.Addr().String() + "/metrics"})
+		out = append(out, listening{serveOn(mln, ops, lim, log), "http://" + mln.Addr().String() + "/metrics"})
 		log.Info("metrics serving", "url", out[1].url)
 	}
 	return out, nil

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -58,7 +57,7 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
-	servers, err := listen(cfg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n), n.log)
+	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n), n.log)
 	if err != nil {
 		return err
 	}
@@ -70,13 +69,9 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	return runUntilDone(ctx, cfg, servers, n.log)
 }
 
-func serveOn(ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
-	s := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+func serveOn(ln net.Listener, h http.Handler, lim *limits, log *slog.Logger) *http.Server {
+	ln, s := lim.server(ln, h)
+	s.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("server stopped", "addr", ln.Addr().String(), "err", err)

@@ -71,6 +71,8 @@ type Config struct {
 	Egress EgressConfig
 	// Names configures IPNS and DNSLink resolution.
 	Names NamesConfig
+	// Server bounds what clients can hold of every HTTP listener.
+	Server ServerConfig
 }
 
 // EnvPrefix prefixes every environment variable.
@@ -173,7 +175,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: use auto, text or json", c.LogFormat))
 	}
-	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate(), c.Names.Validate())
+	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate(), c.Names.Validate(), c.Server.Validate())
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The adversarial suite: hostile and unlucky clients against the binary.
+// Each case failed on the code before the fix it guards (see issue 11).
+
+// TestSlowBodiesLeaveHealthzAnswering: 1,000 clients that send headers
+// announcing a body and then nothing. With a process held to 768 file
+// descriptors, they used to exhaust them (no read timeout, no connection
+// budget) and /healthz stopped answering for good. Now the server cuts
+// each slow body at --read-timeout, refuses connections past its budget
+// at once, and /healthz answers.
+func TestSlowBodiesLeaveHealthzAnswering(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/prlimit"); err != nil {
+		t.Fatal("this test needs prlimit (util-linux) to hold the server to a small descriptor limit")
+	}
+	srv := startWrapped(t, []string{"prlimit", "--nofile=768:768"}, "serve", t.TempDir(), "--read-timeout", "2s")
+	addr := srv.url[len("http://"):]
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 1000; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			continue // the server may refuse some: that is the point
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.ipld.car\r\nContent-Length: 1000000\r\n\r\nx")
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	answered := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !answered; {
+		resp, err := client.Get(srv.url + "/healthz")
+		if err == nil {
+			answered = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+		if !answered {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !answered {
+		t.Fatal("/healthz never answered while 1,000 clients held request bodies")
+	}
+	// Every slow body ends: the server closes (or refused) each connection.
+	var open sync.WaitGroup
+	stuck := make(chan int, len(conns))
+	for i, c := range conns {
+		open.Add(1)
+		go func() {
+			defer open.Done()
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, err := io.Copy(io.Discard, c)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				stuck <- i
+			}
+		}()
+	}
+	open.Wait()
+	if n := len(stuck); n > 0 {
+		t.Errorf("%d of %d slow-body connections were still open after 30 s", n, len(conns))
+	}
+}
+
+// TestSlowReaderCutAndRequestLimit: a client that stops reading a large
+// response is disconnected once a write waits past --write-timeout plus
+// its size at --min-write-rate (it used to be held as long as it liked),
+// and while it is in flight, a request past --max-concurrent-requests is
+// answered 429 with Retry-After; /healthz still answers.
+func TestSlowReaderCutAndRequestLimit(t *testing.T) {
+	data := t.TempDir()
+	src := filepath.Join(t.TempDir(), "big.bin")
+	want := seeded(48<<20, 7)
+	if err := os.WriteFile(src, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := importRoots(t, data, src)[0]
+	srv := startServe(t, data, "--write-timeout", "500ms", "--min-write-rate", "1048576", "--max-concurrent-requests", "1")
+
+	stalled, err := http.Get(srv.url + "/ipfs/" + root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Body.Close()
+	if stalled.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", stalled.StatusCode)
+	}
+	resp, body := fetch(t, "GET", srv.url+"/ipfs/"+root+"?second")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a request past --max-concurrent-requests: status %d, Retry-After %q, body %.80q; want 429 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if resp, _ := fetch(t, "GET", srv.url+"/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz answered %d while requests were limited", resp.StatusCode)
+	}
+	time.Sleep(5 * time.Second) // ten times the write timeout: the server gives up on the stalled reader
+	got, err := io.ReadAll(stalled.Body)
+	if err == nil && len(got) == len(want) {
+		t.Errorf("a client that stopped reading for 5 s still got all %d bytes: slow readers are held", len(got))
+	}
+}
