@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // Local is a bounded in-process cache from string keys to V.
@@ -47,14 +49,7 @@ func newCounter(reg prometheus.Registerer, name, result string) prometheus.Count
 		Name: "cargate_cache_requests_total",
 		Help: "Cache lookups by cache and result (hit or miss).",
 	}, []string{"cache", "result"})
-	if reg != nil {
-		if err := reg.Register(vec); err != nil {
-			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-				vec = are.ExistingCollector.(*prometheus.CounterVec)
-			}
-		}
-	}
-	return vec.WithLabelValues(name, result)
+	return prom.Register(reg, vec).WithLabelValues(name, result)
 }
 
 // Get returns the cached value for key.

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/storacha/go-ucanto/core/delegation"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // Finder is a source of claims about a multihash (the indexer's
@@ -95,13 +97,7 @@ func NewRedis(next Finder, rdb RedisClient, cfg RedisConfig, reg prometheus.Regi
 		Name: "cargate_redis_cache_lookups_total",
 		Help: "Redis tier lookups by result: hit, negative_hit, miss, error (Redis failed or skipped).",
 	}, []string{"tier", "result"})
-	if reg != nil {
-		if err := reg.Register(vec); err != nil {
-			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-				vec = are.ExistingCollector.(*prometheus.CounterVec)
-			}
-		}
-	}
+	vec = prom.Register(reg, vec)
 	r := &Redis{next: next, rdb: rdb, cfg: cfg, log: log, results: vec}
 	r.healthy.Store(true)
 	return r

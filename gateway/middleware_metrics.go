@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // WithMetrics records every response: count by response format and status,
@@ -25,7 +27,9 @@ func WithMetrics(next http.Handler, reg prometheus.Registerer) http.Handler {
 		Name: "cargate_http_response_bytes_total",
 		Help: "Body bytes written to clients, by response format.",
 	}, []string{"format"})
-	reg.MustRegister(requests, latency, sent)
+	requests = prom.Register(reg, requests)
+	latency = prom.Register(reg, latency)
+	sent = prom.Register(reg, sent)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 type metrics struct {
@@ -45,9 +47,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Panics in resolver goroutines turned into read errors.",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.reads, m.readBytes, m.readSeconds, m.verifyFailures, m.positionFailures, m.panics)
-	}
+	m.reads = prom.Register(reg, m.reads)
+	m.readBytes = prom.Register(reg, m.readBytes)
+	m.readSeconds = prom.Register(reg, m.readSeconds)
+	m.verifyFailures = prom.Register(reg, m.verifyFailures)
+	m.positionFailures = prom.Register(reg, m.positionFailures)
+	m.panics = prom.Register(reg, m.panics)
 	return m
 }
 

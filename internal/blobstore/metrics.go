@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // metrics are the blob read metrics shared by every backend; the backend
@@ -50,25 +52,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, m.requests)
-	m.bytes = register(reg, m.bytes)
-	m.errors = register(reg, m.errors)
-	m.latency = register(reg, m.latency)
-	m.retries = register(reg, m.retries)
+	m.requests = prom.Register(reg, m.requests)
+	m.bytes = prom.Register(reg, m.bytes)
+	m.errors = prom.Register(reg, m.errors)
+	m.latency = prom.Register(reg, m.latency)
+	m.retries = prom.Register(reg, m.retries)
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 func outcome(err error) string {

@@ -1,9 +1,10 @@
 package egress
 
 import (
-	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // producerMetrics are the metrics of a Producer and of the Shipper reading its spool.
@@ -23,13 +24,13 @@ type producerMetrics struct {
 
 func newProducerMetrics(reg prometheus.Registerer, p *Producer) *producerMetrics {
 	c := func(name, help string) prometheus.Counter {
-		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
+		return prom.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
 	}
 	g := func(name, help string) prometheus.Gauge {
-		return register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
+		return prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
 	}
 	cf := func(name, help string, f func() int64) prometheus.CounterFunc {
-		return register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help},
+		return prom.Register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help},
 			func() float64 { return float64(f()) }))
 	}
 	return &producerMetrics{
@@ -41,7 +42,7 @@ func newProducerMetrics(reg prometheus.Registerer, p *Producer) *producerMetrics
 		shipFailed:  c("ship_failures_total", "Egress event sends that failed and will be retried."),
 		rejected:    c("events_rejected_total", "Egress events the queue rejected permanently; written to the shipper's dead-letter file."),
 		spoolBytes:  g("spool_bytes", "Bytes of spool segments on disk."),
-		spoolEvents: register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress", Name: "spool_events",
+		spoolEvents: prom.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress", Name: "spool_events",
 			Help: "Egress events in the spool not yet acknowledged by the queue (as seen by this process's shipper)."},
 			func() float64 { return float64(p.pending()) })),
 	}
@@ -58,32 +59,14 @@ type consumerMetrics struct {
 
 func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
 	c := func(name, help string) prometheus.Counter {
-		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
+		return prom.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cargate", Subsystem: "egress", Name: name, Help: help}))
 	}
 	return &consumerMetrics{
 		consumed:     c("events_consumed_total", "Egress events added to the totals (after de-duplication)."),
 		duplicates:   c("events_duplicate_total", "Egress events dropped because their id was already counted."),
 		deadLettered: c("messages_dead_lettered_total", "Malformed egress messages moved to the dead-letter place."),
 		receiveErrs:  c("consume_errors_total", "Failed receive, totals or acknowledgement steps (retried)."),
-		lag: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress",
+		lag: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "cargate", Subsystem: "egress",
 			Name: "consumer_lag_seconds", Help: "Age (now minus servedAt) of the oldest event in the last batch counted."})),
 	}
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so two components in one process can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
