@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +252,44 @@ func TestNamesThroughIndexer(t *testing.T) {
 	resp, body := fetch(t, "GET", gw.url+"/ipns/"+name.String()+"/a.txt")
 	if resp.StatusCode != 200 || string(body) != "apart" {
 		t.Errorf("gateway-only /ipns/: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestEgressForNames bills the bytes served through a name (path and
+// subdomain forms of an IPNS name, a DNSLink website) to the space of the
+// content, as for /ipfs/: a name must not be a way around accounting.
+func TestEgressForNames(t *testing.T) {
+	const space = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+	data := t.TempDir()
+	root := importRoots(t, data, "--space", space, writeSite(t, map[string]string{"f.txt": strings.Repeat("billed ", 5000)}))[0]
+	sk, name := ipnsKey(t)
+	importRoots(t, data, writeRecord(t, t.TempDir(), name.String()+".ipns-record", record(t, sk, root, 1, time.Now().Add(time.Hour), time.Minute)))
+	s := startServe(t, data, "--subdomain-hosts", "example.com", "--dnslink", "site.example.org=/ipfs/"+root, "--dnslink-dns=false")
+	sent := 0
+	for _, rq := range []struct{ host, path string }{
+		{"", "/ipns/" + name.String() + "/f.txt"},
+		{name.String() + ".ipns.example.com", "/f.txt"},
+		{"site.example.org", "/f.txt"},
+	} {
+		var hdr []string
+		if rq.host != "" {
+			hdr = []string{"Host", rq.host}
+		}
+		resp, body := fetch(t, "GET", s.url+rq.path, hdr...)
+		if resp.StatusCode != 200 || len(body) != 35000 {
+			t.Fatalf("%s%s: %d, %d bytes", rq.host, rq.path, resp.StatusCode, len(body))
+		}
+		sent += len(body)
+	}
+	s.stop(t)
+	if _, err := cargate(t, "egress", "consume", "--data-dir", data, "--once"); err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	out, err := cargate(t, "egress", "report", "--data-dir", data, "--space", space)
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	if !strings.Contains(out, strconv.Itoa(sent)+"  3") {
+		t.Fatalf("report does not bill %s the %d bytes of 3 responses through names:\n%s", space, sent, out)
 	}
 }

@@ -17,7 +17,7 @@ const DefaultEgressSyncInterval = time.Second
 // EgressConfig configures egress accounting: the spool every gateway
 // writes, the queue it ships to, and the consumer's totals.
 type EgressConfig struct {
-	// Enabled records an event per /ipfs/ response.
+	// Enabled records an event per response of content.
 	Enabled bool
 	// Spool is the spool directory; empty means <data-dir>/egress/spool.
 	Spool string
@@ -64,7 +64,7 @@ func (c *EgressConfig) Flags(fs *flag.FlagSet, role string) {
 	}
 	switch role {
 	case "produce":
-		fs.BoolVar(&c.Enabled, "egress", true, "record an egress event for every /ipfs/ response")
+		fs.BoolVar(&c.Enabled, "egress", true, "record an egress event for every response of content (/ipfs/, /ipns/, DNSLink)")
 		fs.Int64Var(&c.SpoolMaxBytes, "egress-spool-max-bytes", DefaultEgressSpoolMaxBytes, "largest egress spool; past it new events are dropped and counted")
 		fs.DurationVar(&c.SyncInterval, "egress-spool-sync-interval", DefaultEgressSyncInterval, "longest a spooled event waits for fsync (what a power loss can lose; a killed process loses nothing)")
 		spool()

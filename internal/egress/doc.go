@@ -1,5 +1,5 @@
 // Package egress accounts for the bytes the gateway serves: one Event per
-// /ipfs/ response, written to a durable local spool on the request path,
+// response of content (/ipfs/, /ipns/, DNSLink sites), written to a durable local spool on the request path,
 // shipped to a queue in the background, and summed per space per UTC day by
 // a consumer. Delivery is at least once everywhere; exactly-once totals come
 // from de-duplicating by event id where the totals are written.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -25,7 +26,8 @@ const (
 	FormatCodec  = "codec"  // dag-json, dag-cbor, json, cbor renderings
 )
 
-// Event is the record of one response served under /ipfs/. Its JSON form
+// Event is the record of one response of content (/ipfs/, /ipns/, their
+// subdomain forms and DNSLink websites). Its JSON form
 // (documented in docs/egress.md) is the spool record and the queue message body.
 type Event struct {
 	// Version is EventVersion.
@@ -35,7 +37,8 @@ type Event struct {
 	// Space is the DID of the space named by the location claim of the bytes
 	// served; empty when no claim named one.
 	Space string `json:"space,omitempty"`
-	// Resource is the CID requested (the first path segment after /ipfs/).
+	// Resource is the CID requested (the first path segment after /ipfs/),
+	// or the name (after /ipns/, or the Host of a DNSLink website).
 	Resource string `json:"resource"`
 	// Path is the remainder of the request path after the CID, if any.
 	Path string `json:"path,omitempty"`
@@ -99,28 +102,46 @@ func NewID(now time.Time) string {
 	return idEncoding.EncodeToString(b[:])
 }
 
-// splitIPFSPath returns the CID and remaining path of an /ipfs/ request, or
-// ok=false when the request is not for /ipfs/ content. Subdomain requests
-// (Host "<cid>.ipfs.<domain>") count too: their whole URL path is the Path.
-func splitIPFSPath(r *http.Request) (cid, rest string, ok bool) {
-	if p, found := strings.CutPrefix(r.URL.Path, "/ipfs/"); found {
-		if p == "" {
-			return "", "", false
+// splitContentPath returns the resource and remaining path of a request
+// for content, or ok=false when it is not one: /ipfs/<cid> and
+// /ipns/<name> paths, and subdomain requests (Host "<cid>.ipfs.<domain>"
+// or "<name>.ipns.<domain>", whose whole URL path is the Path). Names are
+// accounted like CIDs: the bytes they resolve to are served all the same.
+func splitContentPath(r *http.Request) (resource, rest string, ok bool) {
+	for _, ns := range [...]string{"/ipfs/", "/ipns/"} {
+		if p, found := strings.CutPrefix(r.URL.Path, ns); found {
+			if p == "" {
+				return "", "", false
+			}
+			i := strings.IndexByte(p, '/')
+			if i < 0 || i == len(p)-1 {
+				return strings.TrimSuffix(p, "/"), "", true
+			}
+			return p[:i], p[i:], true // the rest keeps its leading '/', with no copy
 		}
-		i := strings.IndexByte(p, '/')
-		if i < 0 || i == len(p)-1 {
-			return strings.TrimSuffix(p, "/"), "", true
+	}
+	host := hostOnly(r.Host)
+	for _, ns := range [...]string{".ipfs.", ".ipns."} {
+		if label, _, found := strings.Cut(host, ns); found && label != "" && !strings.Contains(label, ".") {
+			return label, r.URL.Path, true
 		}
-		return p[:i], p[i:], true // the rest keeps its leading '/', with no copy
-	}
-	host := r.Host
-	if h, _, found := strings.Cut(host, ":"); found {
-		host = h
-	}
-	if label, _, found := strings.Cut(host, ".ipfs."); found && label != "" && !strings.Contains(label, ".") {
-		return label, r.URL.Path, true
 	}
 	return "", "", false
+}
+
+func hostOnly(host string) string {
+	if h, _, found := strings.Cut(host, ":"); found {
+		return h
+	}
+	return host
+}
+
+// maybeDNSLink reports whether r may be for a DNSLink website: its Host is
+// a domain name (not an IP address, not a bare name like localhost). Only
+// the response tells: a content response carries X-Ipfs-Roots.
+func maybeDNSLink(r *http.Request) bool {
+	host := hostOnly(r.Host)
+	return strings.Contains(host, ".") && net.ParseIP(host) == nil
 }
 
 // deriveFormat names the response format: the response Content-Type wins

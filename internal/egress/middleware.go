@@ -100,8 +100,10 @@ func (t *tracker) noted() string {
 	return t.space
 }
 
-// Middleware records an egress Event for every /ipfs/ request next serves
-// (path or subdomain form), counting the body bytes written to the client.
+// Middleware records an egress Event for every request for content next
+// serves (/ipfs/ and /ipns/, path or subdomain form, and DNSLink websites:
+// requests to a domain whose response carries X-Ipfs-Roots), counting the
+// body bytes written to the client.
 // The event is spooled by p just before the last byte of a body of known
 // length is written, otherwise when next returns (also when it panics),
 // before net/http flushes the last buffered bytes of the response.
@@ -111,11 +113,12 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 		opt(o)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, _, ok := splitIPFSPath(r); !ok {
+		_, _, content := splitContentPath(r)
+		if !content && !maybeDNSLink(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		t := &tracker{rw: w, p: p, o: o, r: r}
+		t := &tracker{rw: w, p: p, o: o, r: r, dnslink: !content}
 		defer t.finish()
 		next.ServeHTTP(t, r)
 	})
@@ -135,6 +138,7 @@ type tracker struct {
 	status      int32
 	recorded    bool
 	lengthKnown bool
+	dnslink     bool // a request that is content only if the response says so
 
 	mu    sync.Mutex // guards space: the layers below may run goroutines
 	space string
@@ -150,7 +154,13 @@ var (
 // record spools the event for a body of total bytes, once.
 func (t *tracker) record(total int64) {
 	t.recorded = true
-	cid, rest, _ := splitIPFSPath(t.r) // again: keeping them would grow every tracker
+	cid, rest, _ := splitContentPath(t.r) // again: keeping them would grow every tracker
+	if t.dnslink {
+		if t.rw.Header().Get("X-Ipfs-Roots") == "" {
+			return // not content: a DNSLink website answers with its roots
+		}
+		cid, rest = hostOnly(t.r.Host), t.r.URL.Path
+	}
 	ev := Event{Version: EventVersion, Resource: cid, Path: rest, Status: t.statusCode(), Bytes: total,
 		ServedAt: t.o.now().UTC(), Format: deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))}
 	t.mu.Lock()

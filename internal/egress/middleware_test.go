@@ -42,6 +42,8 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 		case "missing":
 			http.Error(w, "not found", http.StatusNotFound)
 			return
+		case "roots":
+			w.Header().Set("X-Ipfs-Roots", "bafyRoot")
 		case "readfrom":
 			_, _ = io.Copy(w, strings.NewReader(body)) // uses ReadFrom
 			return
@@ -57,9 +59,12 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	})
 	srv := httptest.NewServer(Middleware(h, p, WithTokenID(func(r *http.Request) string { return r.Header.Get("X-Token") })))
 	defer srv.Close()
-	get := func(path string) {
+	get := func(path string, host ...string) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
 		req.Header.Set("X-Token", "tok-1")
+		if len(host) > 0 {
+			req.Host = host[0]
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -73,6 +78,9 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	get("/ipfs/bafyD?kind=readfrom")
 	get("/ipfs/bafyE?kind=flush")
 	get("/healthz") // not counted
+	get("/ipns/k51name/a.txt")
+	get("/index.html?kind=roots", "site.example.org") // a DNSLink website: content
+	get("/healthz", "gw.example.org")                 // a named host, no content: not counted
 	p.Close()
 	evs := spooled(t, dir)
 	want := []struct {
@@ -85,6 +93,8 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 		{"bafyC", "", FormatRaw, 404, int64(len("not found\n"))},
 		{"bafyD", "", FormatUnixFS, 200, 10000},
 		{"bafyE", "", FormatUnixFS, 200, 10000},
+		{"k51name", "/a.txt", FormatUnixFS, 200, 10000},
+		{"site.example.org", "/index.html", FormatUnixFS, 200, 10000},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(evs), len(want), evs)
@@ -219,7 +229,7 @@ func TestDeriveFormat(t *testing.T) {
 	}
 }
 
-func TestSplitIPFSPath(t *testing.T) {
+func TestSplitContentPath(t *testing.T) {
 	cases := []struct {
 		host, target, cid, rest string
 		ok                      bool
@@ -228,13 +238,15 @@ func TestSplitIPFSPath(t *testing.T) {
 		{"gw", "/ipfs/bafy", "bafy", "", true},
 		{"gw", "/ipfs/", "", "", false},
 		{"gw", "/healthz", "", "", false},
-		{"gw", "/ipns/name/x", "", "", false},
+		{"gw", "/ipns/name/x", "name", "/x", true}, // names are content too
 		{"bafy.ipfs.gw.example:8080", "/a.png", "bafy", "/a.png", true},
+		{"k51key.ipns.gw.example:8080", "/a.png", "k51key", "/a.png", true}, // a name's subdomain
+		{"site.example.org", "/a.png", "", "", false},                       // a DNSLink host: decided by the response
 	}
 	for _, tc := range cases {
 		r := httptest.NewRequest("GET", tc.target, nil)
 		r.Host = tc.host
-		cid, rest, ok := splitIPFSPath(r)
+		cid, rest, ok := splitContentPath(r)
 		if cid != tc.cid || rest != tc.rest || ok != tc.ok {
 			t.Errorf("%s%s: got %q %q %v", tc.host, tc.target, cid, rest, ok)
 		}
