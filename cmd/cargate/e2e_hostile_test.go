@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	ed25519 "github.com/storacha/go-ucanto/principal/ed25519/signer"
 )
 
 // The adversarial suite: hostile and unlucky clients against the binary.
@@ -111,5 +114,69 @@ func TestSlowReaderCutAndRequestLimit(t *testing.T) {
 	got, err := io.ReadAll(stalled.Body)
 	if err == nil && len(got) == len(want) {
 		t.Errorf("a client that stopped reading for 5 s still got all %d bytes: slow readers are held", len(got))
+	}
+}
+
+// TestSecretsStayPrivate: --key is masked in /debug/pprof/cmdline (it
+// was shown in full); the public listener's /readyz says only "ready" or
+// "not ready" (it named the indexer's URL; the details are on the
+// operations listener); the data dir and the egress spool are readable by
+// their owner alone (spool files were world-readable).
+func TestSecretsStayPrivate(t *testing.T) {
+	key, err := ed25519.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyText, err := ed25519.Format(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	src := filepath.Join(t.TempDir(), "hello.txt")
+	os.WriteFile(src, []byte("hello"), 0o600)
+	root := importRoots(t, data, "--key", keyText, src)[0]
+	ops := freeAddr(t)
+	srv := startServe(t, data, "--key", keyText, "--metrics-listen", ops)
+	if resp, _ := fetch(t, "GET", srv.url+"/ipfs/"+root); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+
+	_, cmdline := fetch(t, "GET", "http://"+ops+"/debug/pprof/cmdline")
+	if strings.Contains(string(cmdline), keyText) || !strings.Contains(string(cmdline), "***") {
+		t.Errorf("/debug/pprof/cmdline shows the key: %q", cmdline)
+	}
+	if resp, body := fetch(t, "GET", srv.url+"/readyz"); resp.StatusCode != http.StatusOK || string(body) != "ready\n" {
+		t.Errorf("public /readyz: %d %q, want 200 \"ready\\n\"", resp.StatusCode, body)
+	}
+	if _, body := fetch(t, "GET", "http://"+ops+"/readyz"); !strings.Contains(string(body), "status") {
+		t.Errorf("operations /readyz lacks the detailed report: %q", body)
+	}
+
+	gw := startRole(t, "gateway", t.TempDir(), "--indexer-url", "http://127.0.0.1:1")
+	resp, body := fetch(t, "GET", gw.url+"/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != "not ready\n" { // it named 127.0.0.1:1
+		t.Errorf("gateway /readyz with its indexer down: %d %q, want 503 \"not ready\\n\"", resp.StatusCode, body)
+	}
+
+	srv.stop(t) // the spool is complete on disk
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("data dir mode %v (%v), want owner-only", fi.Mode().Perm(), err)
+	}
+	spooled := 0
+	filepath.WalkDir(filepath.Join(data, "egress"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, want owner-only", p, fi.Mode().Perm())
+		}
+		if !d.IsDir() {
+			spooled++
+		}
+		return nil
+	})
+	if spooled == 0 {
+		t.Error("no egress spool file was written")
 	}
 }

@@ -64,7 +64,7 @@ func Import(ctx context.Context, cfg *config.Config, args []string, stdout, stde
 // the data dir).
 func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*importer.Importer, func() error, error) {
 	tmp := filepath.Join(cfg.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, nil, err
 	}
 	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp}

@@ -153,7 +153,7 @@ func ServeIndexer(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	api.OpsRoutes(mux)
-	servers, err := listen(cfg, n.reg, mux, opsHandler(n), log)
+	servers, err := listen(cfg, n.reg, mux, opsHandler(n, api.Readyz), log)
 	if err != nil {
 		return err
 	}

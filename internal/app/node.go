@@ -55,7 +55,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 			n.stop()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if n.id, err = loadKey(cfg); err != nil {

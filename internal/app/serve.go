@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -51,13 +52,13 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 		return err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /readyz", readyOnly(ready))
 	mux.Handle("/", gw)
 	withEgress, err := startEgress(ctx, cfg, n)
 	if err != nil {
 		return err
 	}
-	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n), n.log)
+	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n, ready), n.log)
 	if err != nil {
 		return err
 	}
@@ -80,16 +81,82 @@ func serveOn(ln net.Listener, h http.Handler, lim *limits, log *slog.Logger) *ht
 	return s
 }
 
-// opsHandler serves metrics and pprof, on their own listener.
-func opsHandler(n *node) http.Handler {
+// opsHandler serves metrics, pprof and the detailed readiness report, on
+// their own listener.
+func opsHandler(n *node, ready http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	mux.HandleFunc("GET /readyz", ready)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// readyOnly answers readiness on a public listener with "ready" or "not
+// ready" and the status alone: the detailed report (which names the
+// indexer's URL, Redis's address, error texts) is for operators, on the
+// operations listener.
+func readyOnly(detailed http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hw := &statusOnly{header: http.Header{}}
+		detailed(hw, r)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if hw.code != 0 && hw.code != http.StatusOK {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}
+}
+
+// statusOnly keeps a response's status and drops the rest.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+func (s *statusOnly) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// redactedCmdline is pprof's cmdline with secret flag values masked: the
+// operations listener must not hand out the node's key.
+func redactedCmdline(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(redactArgs(os.Args), "\x00"))
+}
+
+// secretFlags are the flags whose values never leave the process.
+var secretFlags = map[string]bool{"key": true}
+
+// redactArgs returns args with the values of secretFlags masked, in
+// every form the flag package accepts: -key v, --key v, --key=v.
+func redactArgs(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(out[i], "-"), "=")
+		if !strings.HasPrefix(out[i], "-") || !secretFlags[name] {
+			continue
+		}
+		if hasValue {
+			out[i] = out[i][:len(out[i])-len(value)] + "***"
+		} else if i+1 < len(out) {
+			out[i+1] = "***"
+			i++
+		}
+	}
+	return out
 }
 
 func splitList(s string) []string {

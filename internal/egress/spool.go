@@ -68,7 +68,7 @@ func listSegments(dir string) ([]uint64, error) {
 // lockFile takes an exclusive advisory lock that the kernel releases when the
 // process dies, so a SIGKILLed writer never leaves a stale lock behind.
 func lockFile(path, what string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ type mappedSeg struct {
 }
 
 func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	lock, err := lockFile(filepath.Join(cfg.Dir, writerLock), "the writer lock")
@@ -218,7 +218,7 @@ func zeroFrom(f *os.File, off int64) bool {
 func (w *spoolWriter) startSegmentLocked(need int64) error {
 	size := max(w.segBytes, need)
 	name := filepath.Join(w.dir, segName(w.seq+1))
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ type spoolReader struct {
 }
 
 func openSpoolReader(dir string, log *slog.Logger) (*spoolReader, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	lock, err := lockFile(filepath.Join(dir, readerLock), "the reader lock (one shipper or consumer per spool)")
@@ -187,7 +187,7 @@ func saveCursor(dir string, p position) error {
 	binary.LittleEndian.PutUint64(b[8:16], uint64(p.Off))
 	binary.LittleEndian.PutUint32(b[16:20], crc32.Checksum(b[:16], castagnoli))
 	tmp := filepath.Join(dir, cursorName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
