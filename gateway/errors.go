@@ -14,7 +14,6 @@ import (
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
 
-	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -25,7 +24,7 @@ func mapError(c cid.Cid, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, resolver.ErrNotFound), errors.Is(err, indexer.ErrNotFound):
+	case errors.Is(err, resolver.ErrNotFound):
 		return format.ErrNotFound{Cid: c}
 	case errors.Is(err, resolver.ErrUnverified):
 		return boxogw.NewErrorStatusCode(errors.New("stored content failed verification"), http.StatusBadGateway)
@@ -33,7 +32,7 @@ func mapError(c cid.Cid, err error) error {
 		return boxogw.NewErrorStatusCode(errors.New("timed out reading content"), http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, indexer.ErrUnavailable):
+	case errors.Is(err, resolver.ErrUnavailable):
 		return boxogw.NewErrorRetryAfter(boxogw.NewErrorStatusCode(errors.New("content location service unavailable"), http.StatusServiceUnavailable), 10*time.Second)
 	}
 	return boxogw.NewErrorStatusCode(errors.New("failed to read content"), http.StatusBadGateway)

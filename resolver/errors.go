@@ -8,6 +8,9 @@ var (
 	// ErrUnverified: every replica of the block served bytes that do not
 	// match its hash. Those bytes are never returned.
 	ErrUnverified = errors.New("stored bytes failed verification")
+	// ErrUnavailable: the locator could not answer now (every source it
+	// asks failed); a retry later may succeed.
+	ErrUnavailable = errors.New("block locations unavailable")
 	// ErrReadOnly: the resolver does not take writes.
 	ErrReadOnly = errors.New("resolver is read-only")
 )

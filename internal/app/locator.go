@@ -34,10 +34,12 @@ var _ resolver.Locator = locator{}
 
 func (l locator) Locate(ctx context.Context, block multihash.Multihash) (*resolver.Located, error) {
 	res, err := l.q.Query(ctx, indexer.Query{Hashes: []multihash.Multihash{block}, Type: indexer.QueryStandard})
-	if errors.Is(err, indexer.ErrNotFound) {
+	switch {
+	case errors.Is(err, indexer.ErrNotFound):
 		return nil, fmt.Errorf("%w: %w", resolver.ErrNotFound, err)
-	}
-	if err != nil {
+	case errors.Is(err, indexer.ErrUnavailable):
+		return nil, fmt.Errorf("%w: %w", resolver.ErrUnavailable, err)
+	case err != nil:
 		return nil, err
 	}
 	if res.Empty() {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportsPointDownwards holds the dependency rules of
+// ../shared/DESIGN.md: gateway and indexer meet only in internal/app; the
+// resolver knows neither; cache and internal/* (but app) know none of
+// the parts above them. Transitive dependencies count.
+func TestImportsPointDownwards(t *testing.T) {
+	const mod = "github.com/cargate/cargate/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	above := []string{"gateway", "resolver", "indexer", "internal/app"}
+	forbidden := map[string][]string{
+		"gateway":  {"indexer", "internal/app"},
+		"resolver": {"gateway", "indexer", "internal/app"},
+		"indexer":  {"gateway", "resolver", "internal/app"},
+		"cache":    above,
+	}
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, ":")
+		pkg = strings.TrimPrefix(pkg, mod)
+		rules, ok := forbidden[pkg]
+		if !ok && strings.HasPrefix(pkg, "internal/") && pkg != "internal/app" {
+			rules, ok = above, true
+		}
+		if !ok {
+			continue
+		}
+		checked++
+		for dep := range strings.SplitSeq(deps, " ") {
+			for _, f := range rules {
+				if dep == mod+f {
+					t.Errorf("%s depends on %s", pkg, f)
+				}
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("checked %d packages: go list output not understood:\n%s", checked, out)
+	}
+}
