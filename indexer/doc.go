@@ -26,9 +26,19 @@
 // Query has the Service's signature. EncodeResult and DecodeResult write
 // and read the query-result CAR (index/query/result@0.1).
 //
+// Queries answer as Storacha's indexing service (v1.13.4) does: nothing
+// known is an empty result (GET /claims answers 200; Client.Query reads
+// an empty result as ErrNotFound), an index contributes the locations of
+// only the shards that hold the multihash, spaces filter index blob
+// locations too, and standard_compressed answers one location claim for
+// the block itself. An index that cannot be read or decoded is skipped
+// and logged; the other indexes still answer. Claims found in remote
+// sources are marked Remote, so readers can trust them least.
+//
 // # Errors
 //
-// ErrNotFound (nothing known: 404), ErrBadInput (malformed query or
+// ErrNotFound (nothing known, where an answer cannot be empty: 404),
+// ErrBadInput (malformed query or
 // result: 400), ErrBadClaim (a claim that is malformed, unsigned, expired
 // or not addressed to us: 400, nothing stored) and ErrUnavailable (every
 // source that could answer failed: 503 with Retry-After). The HTTP layer

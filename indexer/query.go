@@ -65,6 +65,8 @@ type Index struct {
 	// Bytes, when known, is the index blob itself (it hashes to Digest),
 	// so answers carry it without archiving View again.
 	Bytes []byte
+
+	bad error // set (View nil) for a blob that is not an index
 }
 
 // Result holds what a query found.
@@ -206,12 +208,17 @@ func (s *Service) loadIndex(ctx context.Context, digest multihash.Multihash) (In
 		}
 		v, err := blobindex.Extract(bytes.NewReader(b))
 		if err != nil {
-			return Index{}, 0, 0, fmt.Errorf("decode index: %w", err)
+			// The bytes hash to digest, so they will never decode: remember
+			// that, and a bad index costs one read, not one per query.
+			return Index{Digest: digest, bad: fmt.Errorf("decode index: %w", err)}, 256, 0, nil
 		}
 		return Index{Digest: digest, View: v, Bytes: b}, int64(len(b)) * 5, 0, nil
 	})
 	if err != nil {
 		return Index{}, nil, err
+	}
+	if idx.bad != nil {
+		return Index{}, nil, idx.bad
 	}
 	return idx, locs, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,5 +299,55 @@ func TestStandardCompressed(t *testing.T) {
 	unknown, _ := multihash.Sum([]byte("x"), multihash.SHA2_256, -1)
 	if res := query(t, f.svc, indexer.Query{Hashes: []multihash.Multihash{unknown}, Type: indexer.QueryStandardCompressed}); !res.Empty() {
 		t.Fatalf("unknown: %d claims", len(res.Claims))
+	}
+}
+
+// countingURLReader counts reads per URL over an inner reader set later.
+type countingURLReader struct {
+	inner blobstore.URLReader
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *countingURLReader) ReadURL(ctx context.Context, u string, off, length int64) (io.ReadCloser, error) {
+	c.mu.Lock()
+	if c.reads == nil {
+		c.reads = map[string]int{}
+	}
+	c.reads[u]++
+	c.mu.Unlock()
+	return c.inner.ReadURL(ctx, u, off, length)
+}
+
+// A blob that hashes right but is not an index is read once, not once per
+// query: it will never decode.
+func TestUndecodableIndexReadOnce(t *testing.T) {
+	cr := &countingURLReader{}
+	svc, id, store, blobs := newService(t, nil, cr)
+	cr.inner = blobstore.NewRouter(nil, blobs)
+	f := &fixture{svc: svc, id: id, store: store, blobs: blobs}
+	src := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("read once "), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := importer.New(blobs, svc, id, id, importer.Config{TempDir: t.TempDir()}).ImportPath(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk, junkLoc := putBlob(t, f, bytes.Repeat([]byte("not an index "), 10_000))
+	storeRaw(t, f, junkLoc, junk)
+	storeRaw(t, f, indexClaim(t, f, root, junk), root.Hash())
+	junkURL := blobs.URL(blobstore.Key(junk))
+	for i := range 3 {
+		res := query(t, svc, indexer.Query{Hashes: []multihash.Multihash{root.Hash()}})
+		if len(res.Indexes) != 1 {
+			t.Fatalf("query %d: %d indexes, want the good one", i, len(res.Indexes))
+		}
+		svc.WaitCaches()
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if n := cr.reads[junkURL]; n != 1 {
+		t.Fatalf("junk index blob read %d times over 3 queries, want 1", n)
 	}
 }

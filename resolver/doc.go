@@ -18,14 +18,30 @@
 // serves a wrong block or lacks the shard is skipped for the rest of the
 // read, and the next location is tried.
 //
+// Nothing a Locator says is trusted: its positions come from claims that
+// anyone holding a delegation, an IPNI node or a legacy table wrote. A
+// position is bounded before it sizes anything (length at most
+// MaxBlockSize, offset below 1 PiB; others are dropped). A block keeps up
+// to MaxCandidates places, in the Locator's order of trust; a place that
+// fails (wrong bytes, short, refused) is evicted for that block, put last
+// for a while, and the next place is tried; when the places came with a
+// neighbour's answer, the block is located on its own once more. Every
+// goroutine the resolver starts (reads, pipelined reads, hashing) and the
+// Locator call recover from panics: a panic fails one read, never the
+// process.
+//
 // # Errors
 //
-// ErrNotFound when no store holds a block; ErrUnverified when every
-// replica served wrong bytes (which are never returned).
+// ErrNotFound when no store holds a block (or no usable place is known);
+// ErrUnverified when every place served wrong bytes (which are never
+// returned). Other failures (a refused range, a recovered panic) are
+// plain errors: the gateway answers 502.
 //
 // # Metrics
 //
 // cargate_resolver_reads_total{outcome}, cargate_resolver_read_blocks_total,
 // cargate_resolver_read_seconds, cargate_resolver_verification_failures_total,
-// and cache hit counters for resolver_locations and resolver_blocks.
+// cargate_resolver_position_failures_total{reason},
+// cargate_resolver_recovered_panics_total, and cache hit counters for
+// resolver_locations and resolver_blocks.
 package resolver
