@@ -13,13 +13,14 @@ import (
 	madns "github.com/multiformats/go-multiaddr-dns"
 )
 
-// ParseDNSLinkMap parses "NAME=/ipfs/CID,NAME2=/ipns/KEY" into a map of
-// domain to DNSLink path.
+// ParseDNSLinkMap parses "NAME=/ipfs/CID,NAME2=/ipns/KEY" (entries may
+// also be on lines of their own; a line starting with # is a comment) into
+// a map of domain to DNSLink path. A later entry for a name wins.
 func ParseDNSLinkMap(s string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, pair := range strings.Split(s, ",") {
+	for _, pair := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
 		pair = strings.TrimSpace(pair)
-		if pair == "" {
+		if pair == "" || strings.HasPrefix(pair, "#") {
 			continue
 		}
 		name, value, ok := strings.Cut(pair, "=")

@@ -170,11 +170,11 @@ func TestRecordsPicksBestValid(t *testing.T) {
 // TestDNSLinkMap covers parsing the static map and answering from it.
 func TestDNSLinkMap(t *testing.T) {
 	p := target("site").String()
-	m, err := ParseDNSLinkMap(" Example.ORG.=" + p + ",b.example.net=/ipns/example.org")
+	m, err := ParseDNSLinkMap(" Example.ORG.=" + p + ",b.example.net=/ipns/example.org\n# a comment\nc.example.net=/ipns/example.org\n\nc.example.net=" + p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["example.org"] != p || m["b.example.net"] != "/ipns/example.org" {
+	if m["example.org"] != p || m["b.example.net"] != "/ipns/example.org" || m["c.example.net"] != p || len(m) != 3 {
 		t.Fatalf("parsed %v", m)
 	}
 	for _, bad := range []string{"noequals", "=/ipfs/" + p, "a.org=/http/x", "a.org=/ipfs/notacid"} {

@@ -38,6 +38,10 @@ type Store struct {
 	dir string
 	max int
 	mu  sync.Mutex // with the file lock, orders read-compare-write
+	// names counts the records, from one listing at open, then by the
+	// puts of this process (another process's puts are not seen: the
+	// bound is approximate, and costs no listing per put).
+	names int
 }
 
 // OpenStore opens (creating it if needed) the record store in dir.
@@ -45,7 +49,17 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ipns record store: %w", err)
 	}
-	return &Store{dir: dir, max: DefaultMaxRecords}, nil
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ipns record store: %w", err)
+	}
+	s := &Store{dir: dir, max: DefaultMaxRecords}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), recordExt) {
+			s.names++
+		}
+	}
+	return s, nil
 }
 
 func (s *Store) file(name ipns.Name) string {
@@ -95,29 +109,20 @@ func (s *Store) Put(ctx context.Context, name ipns.Name, raw []byte) (bool, erro
 			return false, nil
 		}
 	case errors.Is(err, routing.ErrNotFound):
-		if _, statErr := os.Stat(s.file(name)); statErr != nil && s.full() {
-			return false, ErrStoreFull
+		if _, statErr := os.Stat(s.file(name)); statErr != nil { // a new name, not an expired one
+			if s.names >= s.max {
+				return false, ErrStoreFull
+			}
+			if err := s.write(name, raw); err != nil {
+				return false, err
+			}
+			s.names++
+			return true, nil
 		}
 	default:
 		return false, err
 	}
 	return true, s.write(name, raw)
-}
-
-func (s *Store) full() bool {
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return false
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(s.max + 2) // + the lock file
-	n := 0
-	for _, f := range names {
-		if strings.HasSuffix(f, recordExt) {
-			n++
-		}
-	}
-	return n >= s.max
 }
 
 func (s *Store) write(name ipns.Name, raw []byte) error {

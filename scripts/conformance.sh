@@ -55,17 +55,17 @@ refused=0
 for r in "${records[@]}"; do
 	"$CG" import --data-dir "$DATA" --quiet "$r" > /dev/null 2>&1 || refused=$((refused + 1))
 done
-# The suite's DNSLink names: "name:/ipfs/cid,..." (IPFS_NS_MAP form) to --dnslink form.
-dnslink=""
+# The suite's DNSLink names: "name:/ipfs/cid,..." (IPFS_NS_MAP form) to --dnslink-file lines.
+: > "$WORK/dnslink.txt"
 nsmap="$(find "$WORK/fixtures" -name 'dnslinks.IPFS_NS_MAP' | head -1)"
 if [ -n "$nsmap" ]; then
-	dnslink="$(sed -e 's/:\//=\//g' "$nsmap" | tr -d '\n')"
+	sed -e 's/:\//=\//g' "$nsmap" | tr ',' '\n' > "$WORK/dnslink.txt"
 fi
-echo "imported ${#cars[@]} CARs ($badcars refused), ${#records[@]} records ($refused refused), $(echo "$dnslink" | tr ',' '\n' | grep -c = || true) DNSLink names"
+echo "imported ${#cars[@]} CARs ($badcars refused), ${#records[@]} records ($refused refused), $(grep -c = "$WORK/dnslink.txt" || true) DNSLink names"
 
 ADDR="127.0.0.1:${CONFORMANCE_PORT:-18080}"
 "$CG" serve --data-dir "$DATA" --listen "$ADDR" --metrics-listen "" --log-level warn \
-	--subdomain-hosts example.com,localhost --dnslink "$dnslink" --dnslink-dns=false \
+	--subdomain-hosts example.com,localhost --dnslink-file "$WORK/dnslink.txt" --dnslink-dns=false \
 	--egress=false > "$WORK/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do

@@ -112,8 +112,10 @@ func TestNamesEndToEnd(t *testing.T) {
 		}
 	}
 
-	s := startServe(t, data, "--subdomain-hosts", "localhost,example.com",
-		"--dnslink", "site.example.org="+"/ipfs/"+rootA, "--dnslink-dns=false")
+	pinned := filepath.Join(t.TempDir(), "dnslink.txt")
+	os.WriteFile(pinned, []byte("# pinned names\npinned.example.org=/ipfs/"+rootB+"\nsite.example.org=/ipfs/"+rootB+"\n"), 0o644)
+	s := startServe(t, data, "--subdomain-hosts", "localhost,example.com", "--dnslink-file", pinned,
+		"--dnslink", "site.example.org="+"/ipfs/"+rootA, "--dnslink-dns=false") // the flag wins over the file
 
 	// Path gateway: the name resolves to site A, mutable (never immutable).
 	resp, body := fetch(t, "GET", s.url+"/ipns/"+name.String()+"/sub/file.txt")
@@ -138,6 +140,10 @@ func TestNamesEndToEnd(t *testing.T) {
 	resp, body = fetch(t, "GET", s.url+"/sub/file.txt", "Host", "site.example.org")
 	if resp.StatusCode != 200 || string(body) != "file of A" {
 		t.Errorf("DNSLink host: %d %q", resp.StatusCode, body)
+	}
+	resp, body = fetch(t, "GET", s.url+"/sub/file.txt", "Host", "pinned.example.org")
+	if resp.StatusCode != 200 || string(body) != "file of B" {
+		t.Errorf("DNSLink host from --dnslink-file: %d %q", resp.StatusCode, body)
 	}
 	resp, body = fetch(t, "GET", s.url+"/ipns/site.example.org/index.html")
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "site A") {

@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/cargate/cargate/internal/config"
@@ -18,9 +20,17 @@ func openNameStore(cfg *config.Config) (*names.Store, error) {
 // and, for a gateway with --indexer-url, that indexer's routing v1 API,
 // where records are PUT.
 func nameSystem(cfg *config.Config, store *names.Store) (*names.System, error) {
-	static, err := names.ParseDNSLinkMap(cfg.Names.DNSLink)
+	entries := cfg.Names.DNSLink
+	if f := cfg.Names.DNSLinkFile; f != "" {
+		text, err := readSmallFile(f, maxDNSLinkFile)
+		if err != nil {
+			return nil, fmt.Errorf("--dnslink-file: %w", err)
+		}
+		entries = text + "\n" + entries // the flag's entries come last and win
+	}
+	static, err := names.ParseDNSLinkMap(entries)
 	if err != nil {
-		return nil, fmt.Errorf("--dnslink: %w", err)
+		return nil, fmt.Errorf("--dnslink / --dnslink-file: %w", err)
 	}
 	urls := cfg.Names.RoutingURLList()
 	if cfg.Indexer.URL != "" {
@@ -34,4 +44,23 @@ func nameSystem(cfg *config.Config, store *names.Store) (*names.System, error) {
 		DNS:            cfg.Names.DNSLinkDNS,
 		MaxCacheTTL:    cfg.Names.MaxCacheTTL,
 	})
+}
+
+// maxDNSLinkFile bounds --dnslink-file: the map is held in memory.
+const maxDNSLinkFile = 16 << 20
+
+func readSmallFile(path string, limit int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return string(b), nil
 }

@@ -23,6 +23,9 @@ type NamesConfig struct {
 	// DNSLink is a static map NAME=/ipfs/CID,NAME2=/ipns/KEY answered
 	// before DNS.
 	DNSLink string
+	// DNSLinkFile holds more entries of the static map, one NAME=PATH a
+	// line (# comments); --dnslink entries win over it.
+	DNSLinkFile string
 	// DNSLinkDNS allows _dnslink TXT lookups in DNS for names not in DNSLink.
 	DNSLinkDNS bool
 	// MaxCacheTTL caps how long a name resolution is reused; 0: the
@@ -35,6 +38,7 @@ func (c *NamesConfig) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RoutingURLs, "routing-urls", "", "comma-separated delegated routing v1 endpoints asked for IPNS records (GET <url>/routing/v1/ipns/<name>)")
 	fs.DurationVar(&c.RoutingTimeout, "routing-timeout", DefaultNameRoutingTimeout, "longest wait for one remote IPNS record lookup")
 	fs.StringVar(&c.DNSLink, "dnslink", "", "static DNSLink map NAME=/ipfs/CID,NAME2=/ipns/KEY, answered before DNS")
+	fs.StringVar(&c.DNSLinkFile, "dnslink-file", "", "file of static DNSLink entries, one NAME=/ipfs/CID a line (# comments); --dnslink wins over it")
 	fs.BoolVar(&c.DNSLinkDNS, "dnslink-dns", true, "look up _dnslink TXT records in DNS for names not in --dnslink")
 	fs.DurationVar(&c.MaxCacheTTL, "name-cache-max-ttl", 0, "longest reuse of a name resolution (0: the record's or DNS answer's TTL)")
 }
