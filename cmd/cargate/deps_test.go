@@ -22,6 +22,7 @@ func TestImportsPointDownwards(t *testing.T) {
 		"resolver": {"gateway", "indexer", "internal/app"},
 		"indexer":  {"gateway", "resolver", "internal/app"},
 		"cache":    above,
+		"names":    above, // the name system: boxo and files only
 	}
 	checked := 0
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
