@@ -3,7 +3,6 @@ package indexer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"github.com/storacha/go-ucanto/did"
 
 	"github.com/cargate/cargate/internal/blobstore"
+
+	"github.com/cargate/cargate/internal/verify"
 )
 
 // QueryType selects which claims a query returns.
@@ -268,7 +269,7 @@ func (s *Service) readVerified(ctx context.Context, digest multihash.Multihash, 
 				err = fmt.Errorf("blob larger than %d bytes", maxIndexBytes)
 			}
 			if err == nil {
-				if sum := sha256.Sum256(b); !bytes.Equal(sum[:], dec.Digest) {
+				if verify.Block(digest, b) != nil {
 					err = fmt.Errorf("blob at %s does not match its multihash", u.String())
 				}
 			}

@@ -22,6 +22,8 @@ import (
 	"github.com/storacha/go-ucanto/core/delegation"
 	ucipld "github.com/storacha/go-ucanto/core/ipld"
 	"github.com/storacha/go-ucanto/core/ipld/block"
+
+	"github.com/cargate/cargate/internal/verify"
 )
 
 // QueryResultTag is the keyed-union tag of the query result root block.
@@ -210,12 +212,8 @@ func verified(blocks iter.Seq2[ucipld.Block, error]) iter.Seq2[ucipld.Block, err
 
 func checkBlock(b ucipld.Block) error {
 	want := linkCID(b.Link())
-	got, err := want.Prefix().Sum(b.Bytes())
-	if err != nil {
+	if err := verify.Block(want.Hash(), b.Bytes()); err != nil {
 		return fmt.Errorf("block %s: %w", want, err)
-	}
-	if !got.Equals(want) {
-		return fmt.Errorf("block %s does not match its bytes", want)
 	}
 	return nil
 }

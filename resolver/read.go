@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/cargate/cargate/internal/blobstore"
+
+	cgverify "github.com/cargate/cargate/internal/verify"
 )
 
 // Retry policy of one coalesced read (fetch). A failure that verified at
@@ -441,22 +442,8 @@ func (r *Resolver) safeVerify(key string, data []byte) (err error) {
 
 // verify checks data against the multihash key.
 func verify(key string, data []byte) error {
-	dec, err := multihash.Decode([]byte(key))
-	if err != nil {
-		return fmt.Errorf("%w: bad multihash: %w", ErrUnverified, err)
-	}
-	if dec.Code == multihash.IDENTITY {
-		if !bytes.Equal(dec.Digest, data) {
-			return fmt.Errorf("%w: identity mismatch", ErrUnverified)
-		}
-		return nil
-	}
-	sum, err := multihash.Sum(data, dec.Code, dec.Length)
-	if err != nil {
+	if err := cgverify.Block(multihash.Multihash(key), data); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnverified, err)
-	}
-	if !bytes.Equal(sum, []byte(key)) {
-		return fmt.Errorf("%w: block %s hashes to %s", ErrUnverified, multihash.Multihash(key).B58String(), sum.B58String())
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package egress
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/internal/prom"

@@ -24,6 +24,8 @@ import (
 	"github.com/storacha/go-ucanto/ucan"
 
 	"github.com/cargate/cargate/internal/blobstore"
+
+	"github.com/cargate/cargate/internal/verify"
 )
 
 // ErrBadInput wraps every rejection of the input itself (a malformed or
@@ -150,25 +152,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func verifyBlock(c cid.Cid, data []byte) error {
-	want := c.Hash()
-	dec, err := multihash.Decode(want)
-	if err != nil {
-		return err
-	}
-	if dec.Code == multihash.IDENTITY {
-		if !bytes.Equal(dec.Digest, data) {
-			return errors.New("identity CID does not hold the block's bytes")
-		}
-		return nil
-	}
-	got, err := multihash.Sum(data, dec.Code, dec.Length)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got, want) {
-		return fmt.Errorf("block bytes do not match the CID (they hash to %s)", got.B58String())
-	}
-	return nil
+	return verify.Block(c.Hash(), data)
 }
 
 // commit stores the shards and the index of each root, then publishes the
