@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ipfs/boxo/path"
@@ -48,19 +47,13 @@ func ParseDNSLinkMap(s string) (map[string]string, error) {
 // and namesys keeps only successes, so without this each such request
 // would wait for a DNS round trip.
 type dnsLinks struct {
-	static  map[string]string
-	next    madns.BasicResolver // nil: the static map only
-	missTTL time.Duration
-
-	mu     sync.Mutex
-	misses map[string]time.Time // name -> when to ask DNS again
+	static map[string]string
+	next   madns.BasicResolver // nil: the static map only
+	misses misses
 }
 
-// Bounds of the DNS miss cache.
-const (
-	DefaultDNSMissTTL = 30 * time.Second
-	maxDNSMisses      = 10_000
-)
+// DefaultDNSMissTTL is how long a name DNS does not know is not asked again.
+const DefaultDNSMissTTL = 30 * time.Second
 
 var _ madns.BasicResolver = (*dnsLinks)(nil)
 
@@ -73,34 +66,14 @@ func (d *dnsLinks) LookupTXT(ctx context.Context, name string) ([]string, error)
 			return []string{"dnslink=" + p}, nil
 		}
 	}
-	if d.next == nil || d.missed(domain) {
+	if d.next == nil || d.misses.recent(domain) {
 		return nil, &net.DNSError{Err: "no DNSLink for this name", Name: name, IsNotFound: true}
 	}
 	txt, err := d.next.LookupTXT(ctx, name)
 	if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		d.miss(domain)
+		d.misses.add(domain)
 	}
 	return txt, err
-}
-
-func (d *dnsLinks) missed(domain string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	until, ok := d.misses[domain]
-	if ok && time.Now().After(until) {
-		delete(d.misses, domain)
-		return false
-	}
-	return ok
-}
-
-func (d *dnsLinks) miss(domain string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.misses == nil || len(d.misses) >= maxDNSMisses {
-		d.misses = map[string]time.Time{} // full: forget all rather than grow
-	}
-	d.misses[domain] = time.Now().Add(d.missTTL)
 }
 
 func (d *dnsLinks) LookupIPAddr(ctx context.Context, name string) ([]net.IPAddr, error) {

@@ -206,7 +206,7 @@ func (c *countingDNS) LookupIPAddr(context.Context, string) ([]net.IPAddr, error
 // after the miss TTL.
 func TestDNSMissesRemembered(t *testing.T) {
 	next := &countingDNS{}
-	d := &dnsLinks{next: next, missTTL: 200 * time.Millisecond}
+	d := &dnsLinks{next: next, misses: misses{ttl: 200 * time.Millisecond}}
 	for i := 0; i < 5; i++ {
 		if _, err := d.LookupTXT(context.Background(), "_dnslink.gw.example.net."); err == nil {
 			t.Fatal("a miss answered")
@@ -219,5 +219,39 @@ func TestDNSMissesRemembered(t *testing.T) {
 	d.LookupTXT(context.Background(), "_dnslink.gw.example.net.")
 	if next.txt != 2 {
 		t.Errorf("%d DNS lookups after the miss TTL, want 2", next.txt)
+	}
+}
+
+// countingRemote has no records and counts the lookups.
+type countingRemote struct {
+	routing.ValueStore
+	n int
+}
+
+func (c *countingRemote) GetValue(context.Context, string, ...routing.Option) ([]byte, error) {
+	c.n++
+	return nil, routing.ErrNotFound
+}
+
+// TestRemoteMissesRemembered: a name no remote has is not asked of the
+// remotes again within the miss TTL; the local store still is.
+func TestRemoteMissesRemembered(t *testing.T) {
+	ctx := context.Background()
+	s, _ := OpenStore(t.TempDir())
+	rem := &countingRemote{}
+	r := &Records{local: s, remotes: []routing.ValueStore{rem}, timeout: time.Second, remoteMisses: misses{ttl: time.Hour}}
+	sk, name := key(t)
+	for i := 0; i < 3; i++ {
+		if _, err := r.Get(ctx, name); !errors.Is(err, routing.ErrNotFound) {
+			t.Fatalf("unknown name: %v", err)
+		}
+	}
+	if rem.n != 1 {
+		t.Errorf("%d remote lookups for 3 requests, want 1", rem.n)
+	}
+	raw := rec(t, sk, "now local", 1, time.Now().Add(time.Hour))
+	s.Put(ctx, name, raw)
+	if got, err := r.Get(ctx, name); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("a record put locally after a remote miss: %v", err)
 	}
 }

@@ -20,7 +20,13 @@ type Records struct {
 	local   *Store
 	remotes []routing.ValueStore
 	timeout time.Duration
+	// remoteMisses are names no remote had: not asked again for a while,
+	// so requests for unknown names do not each fan out to every remote.
+	remoteMisses misses
 }
+
+// DefaultRemoteMissTTL is how long a name no remote had is not asked again.
+const DefaultRemoteMissTTL = 10 * time.Second
 
 var _ routing.ValueStore = (*Records)(nil)
 
@@ -78,16 +84,24 @@ func (r *Records) gather(ctx context.Context, name ipns.Name) [][]byte {
 	if r.local != nil {
 		keep(r.local.Get(ctx, name))
 	}
+	key := string(name.RoutingKey())
+	if len(r.remotes) == 0 || r.remoteMisses.recent(key) {
+		return found
+	}
+	local := len(found)
 	for _, rem := range r.remotes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, r.timeout)
 			defer cancel()
-			keep(rem.GetValue(ctx, string(name.RoutingKey())))
+			keep(rem.GetValue(ctx, key))
 		}()
 	}
 	wg.Wait()
+	if len(found) == local {
+		r.remoteMisses.add(key)
+	}
 	return found
 }
 

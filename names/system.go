@@ -51,7 +51,7 @@ func New(cfg Config) (*System, error) {
 	if cfg.RoutingTimeout <= 0 {
 		cfg.RoutingTimeout = DefaultRoutingTimeout
 	}
-	recs := &Records{local: cfg.Store, timeout: cfg.RoutingTimeout}
+	recs := &Records{local: cfg.Store, timeout: cfg.RoutingTimeout, remoteMisses: misses{ttl: DefaultRemoteMissTTL}}
 	for _, u := range cfg.RoutingURLs {
 		c, err := client.New(u, client.WithHTTPClient(&http.Client{Timeout: cfg.RoutingTimeout}))
 		if err != nil {
@@ -59,7 +59,7 @@ func New(cfg Config) (*System, error) {
 		}
 		recs.remotes = append(recs.remotes, contentrouter.NewContentRoutingClient(c))
 	}
-	dns := &dnsLinks{static: cfg.DNSLink, missTTL: DefaultDNSMissTTL}
+	dns := &dnsLinks{static: cfg.DNSLink, misses: misses{ttl: DefaultDNSMissTTL}}
 	if cfg.DNS {
 		dns.next = madns.DefaultResolver
 	}
