@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
 	boxogw "github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
@@ -98,4 +100,50 @@ func failureStatus(err error) (int, string) {
 		return sc.StatusCode, sc.Err.Error()
 	}
 	return http.StatusBadGateway, "content is incomplete: a block could not be read"
+}
+
+// plainStatus is the whole body of a 5xx answer: what went wrong in
+// words that name nothing internal (the details are logged).
+func plainStatus(code int) string {
+	switch code {
+	case http.StatusBadGateway:
+		return "content or name could not be resolved, read or verified"
+	case http.StatusServiceUnavailable:
+		return "temporarily unavailable: retry later"
+	case http.StatusGatewayTimeout:
+		return "timed out reading content"
+	case http.StatusNotImplemented:
+		return "not implemented by this gateway"
+	}
+	return "internal error"
+}
+
+// withCIDCheck answers 400 with a plain message for a root CID the
+// gateway will never serve: a hash function not accepted as secure (md5,
+// murmur3, …), a digest too short to trust or, for identity CIDs, longer
+// than 128 bytes (boxo would answer 500 with its internal error text, or
+// spell a huge identity CID out again in every format). The same
+// allow-list guards every block read below.
+func withCIDCheck(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/ipfs/"), "/")
+		if c, err := cid.Decode(seg); err == nil {
+			if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
+				http.Error(w, "unsupported CID: "+cidProblem(err), http.StatusBadRequest)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cidProblem says in words why a CID is refused.
+func cidProblem(err error) string {
+	switch {
+	case errors.Is(err, verifcid.ErrPossiblyInsecureHashFunction):
+		return "its hash function is not accepted (potentially insecure); use sha2-256 or another secure hash"
+	case errors.Is(err, verifcid.ErrDigestTooSmall), errors.Is(err, verifcid.ErrDigestTooLarge):
+		return err.Error()
+	}
+	return "it cannot be verified"
 }

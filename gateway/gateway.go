@@ -86,7 +86,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	}
 	handler := boxogw.NewHandler(conf, backend)
 	mux := http.NewServeMux()
-	mux.Handle("/ipfs/", handler)
+	mux.Handle("/ipfs/", withCIDCheck(handler))
 	if names {
 		mux.Handle("/ipns/", handler)
 	} else {

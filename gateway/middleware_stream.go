@@ -39,12 +39,26 @@ func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
 	})
 }
 
-// boxoTruncation is what boxo's retrieval timeout writes into a response
-// it cuts short, just before it hijacks the connection to reset it. It
-// must never reach the client as if it were content: a write of exactly
-// these bytes is held until the next write shows it was content after
-// all (a file may hold anything).
-var boxoTruncation = []byte("\n\n[Gateway Error: Response truncated - unable to retrieve remaining data within timeout period]")
+// boxoMarkers are what boxo writes into a response it cuts short: its
+// retrieval timeout's text, just before it hijacks the connection, and
+// its CAR handler's, just before it returns, when traversal fails in a
+// way no block read of ours saw. Neither may reach a client as if it were
+// content: a write of exactly one of them is held, and released only if
+// another write follows (a file may hold anything); held at the end, it
+// fails the response.
+var boxoMarkers = [][]byte{
+	[]byte("\n\n[Gateway Error: Response truncated - unable to retrieve remaining data within timeout period]"),
+	[]byte("\n\n[Gateway Error: CAR stream truncated, response is incomplete]"),
+}
+
+func isBoxoMarker(b []byte) bool {
+	for _, m := range boxoMarkers {
+		if bytes.Equal(b, m) {
+			return true
+		}
+	}
+	return false
+}
 
 type abortWriter struct {
 	http.ResponseWriter
@@ -59,6 +73,7 @@ type abortWriter struct {
 	aborted  bool       // the response must end with a broken connection
 	held     []byte     // a write that may be boxo's truncation text
 	writeErr bool       // the client stopped taking bytes
+	scrubbed []byte     // the start of a 5xx body boxo wrote, kept for the log
 }
 
 func (a *abortWriter) WriteHeader(code int) {
@@ -89,10 +104,15 @@ func (a *abortWriter) Write(b []byte) (int, error) {
 	if a.replaced || a.aborted || a.failed() {
 		return 0, errAborted
 	}
+	if a.code >= 500 && !a.sent {
+		// boxo's error pages carry internal text: finish sends a plain one.
+		a.scrubbed = append(a.scrubbed, b[:min(len(b), 1024-len(a.scrubbed))]...)
+		return len(b), nil
+	}
 	if err := a.release(); err != nil {
 		return 0, err
 	}
-	if a.sent && bytes.Equal(b, boxoTruncation) {
+	if isBoxoMarker(b) {
 		a.held = append([]byte(nil), b...)
 		return len(b), nil
 	}
@@ -111,6 +131,7 @@ func (a *abortWriter) release() error {
 	}
 	b := a.held
 	a.held = nil
+	a.send()
 	if _, err := a.ResponseWriter.Write(b); err != nil {
 		a.writeErr = true
 		return err
@@ -121,7 +142,7 @@ func (a *abortWriter) release() error {
 func (a *abortWriter) Flush() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.replaced || a.aborted || a.failed() {
+	if a.replaced || a.aborted || a.failed() || (a.code >= 500 && !a.sent) {
 		return
 	}
 	if a.release() != nil {
@@ -158,10 +179,22 @@ func (a *abortWriter) finish() {
 	if !a.replaced && !a.aborted {
 		a.failed() // a read failed after the last write: replace or abort
 	}
+	if !a.replaced && !a.aborted && a.held != nil {
+		a.log.Warn("boxo cut the response short", "path", a.r.URL.Path, "sent", a.sent)
+		a.fail(nil)
+	}
 	if a.aborted {
 		panic(http.ErrAbortHandler)
 	}
 	if a.replaced {
+		return
+	}
+	if a.code >= 500 && !a.sent {
+		a.log.Warn("error answered", "path", a.r.URL.Path, "status", a.code, "detail", string(a.scrubbed))
+		a.ResponseWriter.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		a.ResponseWriter.Header().Del("Content-Length")
+		a.send()
+		io.WriteString(a.ResponseWriter, plainStatus(a.code)+"\n")
 		return
 	}
 	if a.release() == nil && a.code != 0 {
@@ -172,9 +205,8 @@ func (a *abortWriter) finish() {
 	}
 }
 
-// failed handles a recorded read failure: before the status is sent it
-// answers with an error status instead; after, it marks the response
-// aborted. It reports whether the response failed.
+// failed handles a recorded read failure, if any, with fail. It reports
+// whether the response failed.
 func (a *abortWriter) failed() bool {
 	if !a.s.failed.Load() {
 		return false
@@ -183,13 +215,19 @@ func (a *abortWriter) failed() bool {
 		return true
 	}
 	err, _ := a.s.err.Load().(error)
+	a.log.Warn("read failed", "path", a.r.URL.Path, "sent", a.sent, "err", err)
+	a.fail(err)
+	return true
+}
+
+// fail ends a response that cannot be served whole: before its status is
+// sent, with an error status instead; after, by marking it aborted.
+func (a *abortWriter) fail(err error) {
 	if a.sent {
-		a.log.Warn("aborting response after a read failure", "path", a.r.URL.Path, "err", err)
 		a.aborted = true
-		return true
+		return
 	}
 	code, msg := failureStatus(err)
-	a.log.Warn("read failed before the response was sent", "path", a.r.URL.Path, "status", code, "err", err)
 	h := a.ResponseWriter.Header()
 	for k := range h {
 		delete(h, k)
@@ -198,8 +236,7 @@ func (a *abortWriter) failed() bool {
 	h.Set("X-Content-Type-Options", "nosniff")
 	a.ResponseWriter.WriteHeader(code)
 	io.WriteString(a.ResponseWriter, msg+"\n")
-	a.sent, a.replaced = true, true
-	return true
+	a.sent, a.replaced, a.held = true, true, nil
 }
 
 func (a *abortWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }

@@ -200,3 +200,19 @@ func TestFailedStreamsAbortedAndNotCached(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPagesPlain: a 5xx carries a fixed plain message, never boxo's
+// text (which names paths, internal errors and retrieval diagnostics).
+func TestErrorPagesPlain(t *testing.T) {
+	bs, root := fixture(t)
+	store := &stallingBlockstore{Blockstore: bs}
+	h, err := New(Config{}, store, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.setFault("fail", 0)
+	rec := serve(t, h, "GET", "/ipfs/"+root.String()+"/index.html", nil)
+	if rec.Code < 500 || rec.Body.String() != plainStatus(rec.Code)+"\n" {
+		t.Errorf("status %d body %q: want a 5xx with its plain message", rec.Code, rec.Body.String())
+	}
+}

@@ -136,6 +136,10 @@ func (a *API) provider(r *http.Request) (*peer.AddrInfo, error) {
 		base = scheme + "://" + r.Host
 	}
 	ma, err := HTTPMultiaddr(base)
+	if err != nil && a.cfg.PublicURL == "" {
+		// The address comes from the client's Host: its fault, not ours.
+		return nil, fmt.Errorf("%w: Host %q is not a host[:port] to name this service by (or set --indexer-public-url)", ErrBadInput, r.Host)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 	ed25519 "github.com/storacha/go-ucanto/principal/ed25519/signer"
 )
 
@@ -178,5 +181,46 @@ func TestSecretsStayPrivate(t *testing.T) {
 	})
 	if spooled == 0 {
 		t.Error("no egress spool file was written")
+	}
+}
+
+// TestClientErrorsAre4xx: CIDs the gateway will never serve (insecure or
+// too-short hashes, identity digests over 128 bytes) and a malformed Host
+// on the indexer's /cid used to answer 500, with boxo's internal text;
+// a 500 KB identity CID as ?format=car was sent back several times over.
+// Now each is a 4xx with a short plain message.
+func TestClientErrorsAre4xx(t *testing.T) {
+	data := t.TempDir()
+	src := filepath.Join(t.TempDir(), "f.txt")
+	os.WriteFile(src, []byte("hostile"), 0o600)
+	root := importRoots(t, data, src)[0]
+	srv := startServe(t, data)
+	sum := func(data []byte, code uint64, length int) string {
+		h, err := mh.Sum(data, code, length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cid.NewCidV1(cid.Raw, h).String()
+	}
+	cases := []struct{ name, cid string }{
+		{"md5", sum([]byte("x"), mh.MD5, -1)},
+		{"murmur3", sum([]byte("x"), mh.MURMUR3X64_64, -1)},
+		{"sha2-256 cut to 16 bytes", sum([]byte("x"), mh.SHA2_256, 16)},
+		{"identity of 200 bytes", sum(bytes.Repeat([]byte("a"), 200), mh.IDENTITY, -1)},
+		{"identity of 500 KB", sum(make([]byte, 500<<10), mh.IDENTITY, -1)},
+	}
+	for _, c := range cases {
+		for _, q := range []string{"", "?format=raw", "?format=car"} {
+			resp, body := fetch(t, "GET", srv.url+"/ipfs/"+c.cid+q)
+			if resp.StatusCode < 400 || resp.StatusCode >= 500 || len(body) > 1024 || strings.Contains(string(body), "failed to resolve") {
+				t.Errorf("%s%s: %d with %d bytes %.100q; want a 4xx with a short plain message", c.name, q, resp.StatusCode, len(body), body)
+			}
+		}
+	}
+	for _, host := range []string{"[::1", "x:99999", "a:b:c"} {
+		resp, body := fetch(t, "GET", srv.url+"/cid/"+root, "Host", host)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/cid with Host %q: %d %.100q, want 400", host, resp.StatusCode, body)
+		}
 	}
 }
