@@ -142,7 +142,7 @@ require (
 	github.com/rogpeppe/go-internal v1.14.1 // indirect
 	github.com/slok/go-http-metrics v0.13.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
-	github.com/storacha/indexing-service v1.13.4 // indirect
+	github.com/storacha/indexing-service v1.13.4 // test only: Storacha client compatibility (cmd/cargate e2e)
 	github.com/stretchr/objx v0.5.3 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/ucan-wg/go-ucan v0.0.0-20240916120445-37f52863156c // indirect

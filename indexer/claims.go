@@ -24,6 +24,11 @@ type Claim struct {
 	URLs  []url.URL
 	Range *assert.Range
 	Space did.DID
+	// SpaceTrusted says Space may be billed: the node's own key signed
+	// the claim, or the claim carries the space's delegation to its
+	// issuer (see Service.judgeSpace). Any other claim may name any
+	// space, so its Space must not be billed.
+	SpaceTrusted bool
 	// Index claims: the index blob's CID (a CAR).
 	Index cid.Cid
 	// Equals claims: the equivalent CID.

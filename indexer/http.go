@@ -41,7 +41,32 @@ type APIConfig struct {
 	// Names keeps the IPNS records of GET and PUT /routing/v1/ipns/{name};
 	// nil: those answer "not supported".
 	Names NameRecords
+	// Intake bounds POST /claims.
+	Intake IntakeConfig
 }
+
+// IntakeConfig bounds the claims intake. Zero fields take the Default…
+// values.
+type IntakeConfig struct {
+	// MaxBodyBytes bounds a POST /claims body. A claim/cache message with
+	// one claim and a delegation chain is a few KiB; the default leaves
+	// room for MaxInvocations of them.
+	MaxBodyBytes int64
+	// BodyTimeout is how long a client has to send the whole body.
+	BodyTimeout time.Duration
+	// MaxConcurrent bounds the messages taken in at once; more get 429.
+	MaxConcurrent int
+	// Revoked, when set, is asked about every delegation of an
+	// invocation's proof chain.
+	Revoked Revoked
+}
+
+// Defaults for IntakeConfig.
+const (
+	DefaultIntakeMaxBody     = 1 << 20
+	DefaultIntakeBodyTimeout = 10 * time.Second
+	DefaultIntakeConcurrency = 8
+)
 
 // API serves the indexing service over HTTP.
 type API struct {
@@ -52,6 +77,9 @@ type API struct {
 	// answers keeps encoded GET /claims answers for a short while: an
 	// answer carries whole indexes, and encoding it is most of its cost.
 	answers *cache.Local[[]byte]
+	intake  *Intake
+	// slots holds one token per message being taken in.
+	slots chan struct{}
 }
 
 // Answer cache bounds: a reused answer is at most AnswerTTL old, and
@@ -67,11 +95,24 @@ func NewAPI(svc *Service, cfg APIConfig, reg prometheus.Registerer, log *slog.Lo
 	if cfg.RoutingTimeout <= 0 {
 		cfg.RoutingTimeout = 30 * time.Second
 	}
+	if cfg.Intake.MaxBodyBytes <= 0 {
+		cfg.Intake.MaxBodyBytes = DefaultIntakeMaxBody
+	}
+	if cfg.Intake.BodyTimeout <= 0 {
+		cfg.Intake.BodyTimeout = DefaultIntakeBodyTimeout
+	}
+	if cfg.Intake.MaxConcurrent <= 0 {
+		cfg.Intake.MaxConcurrent = DefaultIntakeConcurrency
+	}
+	intake, err := NewIntake(svc, cfg.Intake.Revoked)
+	if err != nil {
+		return nil, err
+	}
 	answers, err := cache.NewLocal[[]byte]("indexer_answers", DefaultAnswerCacheBytes, reg)
 	if err != nil {
 		return nil, err
 	}
-	a := &API{svc: svc, cfg: cfg, log: log, answers: answers}
+	a := &API{svc: svc, cfg: cfg, log: log, answers: answers, intake: intake, slots: make(chan struct{}, cfg.Intake.MaxConcurrent)}
 	r, err := a.routingHandler(reg)
 	if err != nil {
 		return nil, err
@@ -80,12 +121,13 @@ func NewAPI(svc *Service, cfg APIConfig, reg prometheus.Registerer, log *slog.Lo
 	return a, nil
 }
 
-// Routes registers the API on mux: GET and POST /claims, GET
+// Routes registers the API on mux: GET and POST /claims (and POST /), GET
 // /claim/{cid}, the IPNI find routes, delegated routing v1 and the DID
 // document. None collides with a gateway's /ipfs/ and /ipns/.
 func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /claims", a.withGzip(a.getClaims))
 	mux.HandleFunc("POST /claims", a.postClaims)
+	mux.HandleFunc("POST /{$}", a.postClaims) // where Storacha's service also takes invocations
 	mux.HandleFunc("GET /claim/{cid}", a.getClaim)
 	mux.HandleFunc("GET /multihash/{multihash}", a.findMultihash)
 	mux.HandleFunc("GET /cid/{cid}", a.findCID)

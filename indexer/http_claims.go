@@ -3,7 +3,7 @@ package indexer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,29 +11,12 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipld/go-ipld-prime/codec/dagcbor"
-	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
-	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/multiformats/go-multibase"
 	"github.com/multiformats/go-multihash"
-	"github.com/storacha/go-libstoracha/capabilities/claim"
 	"github.com/storacha/go-ucanto/core/car"
-	"github.com/storacha/go-ucanto/core/dag/blockstore"
-	"github.com/storacha/go-ucanto/core/delegation"
-	"github.com/storacha/go-ucanto/core/ipld"
 	"github.com/storacha/go-ucanto/did"
-	"github.com/storacha/go-ucanto/validator"
+	ucanhttp "github.com/storacha/go-ucanto/transport/http"
 )
-
-// maxPostBytes bounds a POST /claims body.
-const maxPostBytes = 16 << 20
-
-// ucantoMessageTag is the root key of a ucanto agent message, the body
-// Storacha clients post.
-const ucantoMessageTag = "ucanto/message@7.1.0"
-
-// archiveTag is the root key of a delegation archive.
-const archiveTag = "ucan@0.9.1"
 
 // ParseQuery reads the query of GET /claims: repeatable multihash
 // (multibase), repeatable spaces (DIDs) and at most one type.
@@ -126,166 +109,46 @@ func (a *API) getClaim(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// postClaims takes in claims: a CAR whose root is a claim (a delegation
-// or invocation of assert/location, assert/index or assert/equals), a
-// claim/cache invocation carrying its claim, or a ucanto agent message
-// whose invocations are any of those. Every one is checked before any is
-// stored: one bad claim rejects the whole request.
+// postClaims is the ucanto intake over HTTP: at most
+// IntakeConfig.MaxConcurrent at once (429 with Retry-After past it), a
+// body of at most MaxBodyBytes that must arrive within BodyTimeout, then
+// the message's receipts (see Intake).
 func (a *API) postClaims(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPostBytes))
-	if err != nil {
-		writeError(w, r, a.log, fmt.Errorf("%w: reading body: %s", ErrBadInput, err.Error()))
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	default:
+		// Close rather than drain the unread body: draining would wait
+		// on exactly the slow clients that filled the slots.
+		w.Header().Set("Connection", "close")
+		writeError(w, r, a.log, ErrBusy)
 		return
 	}
-	subs, err := submissions(body)
+	rc := http.NewResponseController(w)
+	// Not every ResponseWriter supports deadlines (an error here); the
+	// server's own timeouts then bound the read.
+	_ = rc.SetReadDeadline(time.Now().Add(a.cfg.Intake.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.Intake.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			err = fmt.Errorf("%w: a claims message is at most %d bytes", ErrTooLarge, tooBig.Limit)
+		} else {
+			err = fmt.Errorf("%w: the body did not arrive whole within %s", ErrBadInput, a.cfg.Intake.BodyTimeout)
+		}
+		writeError(w, r, a.log, err)
+		return
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	resp, err := a.intake.Handle(r.Context(), ucanhttp.NewRequest(bytes.NewReader(body), r.Header))
 	if err != nil {
 		writeError(w, r, a.log, err)
 		return
 	}
-	for _, s := range subs {
-		if err := a.check(s); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
+	defer resp.Body().Close()
+	for k, v := range resp.Headers() {
+		w.Header()[k] = v
 	}
-	var accepted []string
-	for _, s := range subs {
-		if err := a.publish(r.Context(), s); err != nil {
-			writeError(w, r, a.log, err)
-			return
-		}
-		accepted = append(accepted, s.inv.Link().String())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"accepted": accepted})
-}
-
-// submission is one claim posted: inv itself, or for claim/cache, the
-// claim inv carries.
-type submission struct {
-	inv   delegation.Delegation
-	claim delegation.Delegation // set for claim/cache
-}
-
-func (a *API) check(s submission) error {
-	if s.claim == nil {
-		_, err := a.svc.Check(s.inv)
-		return err
-	}
-	if err := a.svc.checkAudience(s.inv); err != nil {
-		return err
-	}
-	if err := a.svc.CheckSigned(s.inv); err != nil {
-		return err
-	}
-	if _, err := Decode(s.claim); err != nil {
-		return err
-	}
-	return a.svc.CheckSigned(s.claim)
-}
-
-func (a *API) publish(ctx context.Context, s submission) error {
-	if s.claim == nil {
-		return a.svc.Publish(ctx, s.inv)
-	}
-	return a.svc.PublishCached(ctx, s.inv, s.claim)
-}
-
-// submissions reads the posted CAR into the claims it submits.
-func submissions(body []byte) ([]submission, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadClaim}, args...)...)
-	}
-	roots, blocks, err := car.Decode(bytes.NewReader(body))
-	if err != nil {
-		return nil, bad("body is not a CAR: %s", err.Error())
-	}
-	if len(roots) != 1 {
-		return nil, bad("CAR has %d roots, want 1", len(roots))
-	}
-	bs, err := blockstore.NewBlockReader(blockstore.WithBlocksIterator(verified(blocks)))
-	if err != nil {
-		return nil, bad("reading CAR: %s", err.Error())
-	}
-	root, ok, err := bs.Get(roots[0])
-	if err != nil || !ok {
-		return nil, bad("CAR root block %s is missing", roots[0])
-	}
-	links := []ipld.Link{roots[0]}
-	if inner, ok := wrappedUCANs(root.Bytes()); ok {
-		links = inner
-	}
-	if len(links) == 0 {
-		return nil, bad("the CAR carries no UCAN")
-	}
-	var out []submission
-	for _, l := range links {
-		d, err := delegation.NewDelegationView(l, bs)
-		if err != nil {
-			return nil, bad("%s is not a UCAN: %s", l, err.Error())
-		}
-		s, err := submissionOf(d, bs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func submissionOf(d delegation.Delegation, bs blockstore.BlockReader) (submission, error) {
-	caps := d.Capabilities()
-	if len(caps) != 1 || caps[0].Can() != claim.CacheAbility {
-		return submission{inv: d}, nil
-	}
-	m, merr := claim.Cache.Match(validator.NewSource(caps[0], d))
-	if merr != nil {
-		return submission{}, fmt.Errorf("%w: claim/cache: %s", ErrBadClaim, merr.Error())
-	}
-	inner, err := delegation.NewDelegationView(m.Value().Nb().Claim, bs)
-	if err != nil {
-		return submission{}, fmt.Errorf("%w: claim/cache: the claim is not in the CAR: %s", ErrBadClaim, err.Error())
-	}
-	return submission{inv: d, claim: inner}, nil
-}
-
-// wrappedUCANs returns the UCANs a root block wraps: the invocations a
-// ucanto agent message executes, or the delegation of a delegation archive
-// ({"ucan@0.9.1": link}, what delegation.Archive writes). ok is false for
-// a root that is a UCAN itself.
-func wrappedUCANs(root []byte) ([]ipld.Link, bool) {
-	nb := basicnode.Prototype.Any.NewBuilder()
-	if err := dagcbor.Decode(nb, bytes.NewReader(root)); err != nil {
-		return nil, false
-	}
-	n := nb.Build()
-	if v, err := n.LookupByString(archiveTag); err == nil {
-		if l, err := v.AsLink(); err == nil {
-			if cl, ok := l.(cidlink.Link); ok {
-				return []ipld.Link{cl}, true
-			}
-		}
-		return nil, true
-	}
-	msg, err := n.LookupByString(ucantoMessageTag)
-	if err != nil {
-		return nil, false
-	}
-	ex, err := msg.LookupByString("execute")
-	if err != nil {
-		return nil, true
-	}
-	var out []ipld.Link
-	for it := ex.ListIterator(); it != nil && !it.Done(); {
-		_, v, err := it.Next()
-		if err != nil {
-			return nil, true
-		}
-		if l, err := v.AsLink(); err == nil {
-			if cl, ok := l.(cidlink.Link); ok {
-				out = append(out, cl)
-			}
-		}
-	}
-	return out, true
+	w.WriteHeader(resp.Status())
+	io.Copy(w, resp.Body())
 }

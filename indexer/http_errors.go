@@ -14,12 +14,19 @@ import (
 // RetryAfter is the Retry-After sent with 503 when sources are unavailable.
 const RetryAfter = 5 * time.Second
 
+// BusyRetryAfter is the Retry-After sent with 429 when intake is full.
+const BusyRetryAfter = 2 * time.Second
+
 // statusOf maps an error to its HTTP status. It is the only place that
 // does so.
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrBadInput), errors.Is(err, ErrBadClaim):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrBusy):
+		return http.StatusTooManyRequests
 	case errors.Is(err, ErrNotFound), errors.Is(err, claimstore.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
@@ -43,6 +50,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			msg = "claim sources unavailable; retry later"
 			w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
 		}
+	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(int(BusyRetryAfter/time.Second)))
 	}
 	if status == 499 {
 		return

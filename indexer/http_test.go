@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,7 +25,6 @@ import (
 	"github.com/storacha/go-ucanto/core/delegation"
 	"github.com/storacha/go-ucanto/did"
 	"github.com/storacha/go-ucanto/principal"
-	"github.com/storacha/go-ucanto/principal/ed25519/signer"
 	"github.com/storacha/go-ucanto/ucan"
 
 	"github.com/cargate/cargate/indexer"
@@ -267,55 +265,4 @@ func locationClaim(t *testing.T, issuer principal.Signer, audience ucan.Principa
 		t.Fatal(err)
 	}
 	return d
-}
-
-func post(t *testing.T, u string, body []byte) (int, string) {
-	t.Helper()
-	resp, err := http.Post(u, "application/vnd.ipld.car", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func TestPostClaims(t *testing.T) {
-	svc, id, store, _ := newService(t, nil, nil)
-	srv := serveAPI(t, svc)
-	alice, _ := signer.Generate()
-	mallory, _ := signer.Generate()
-	other, _ := signer.Generate()
-	archive := func(d delegation.Delegation) []byte { return readAllT(t, d.Archive()) }
-	digest := func(s string) multihash.Multihash { h, _ := multihash.Sum([]byte(s), multihash.SHA2_256, -1); return h }
-	past := ucan.UTCUnixTimestamp(time.Now().Add(-time.Hour).Unix())
-
-	for _, tc := range []struct {
-		name    string
-		content multihash.Multihash
-		body    []byte
-		reason  string
-	}{
-		{"bad signature: mallory signs as alice", digest("a"),
-			archive(locationClaim(t, forged{mallory, alice.DID()}, id, digest("a"))), "bad signature"},
-		{"wrong audience", digest("b"), archive(locationClaim(t, alice, other, digest("b"))), "not to this service"},
-		{"expired", digest("c"), archive(locationClaim(t, alice, id, digest("c"), delegation.WithExpiration(int(past)))), "expired"},
-		{"malformed CAR", digest("d"), []byte("\x0anot a car at all"), "not a CAR"},
-		{"truncated CAR", digest("e"), archive(locationClaim(t, alice, id, digest("e")))[:40], "CAR"},
-	} {
-		status, msg := post(t, srv.URL+"/claims", tc.body)
-		if status != 400 || !strings.Contains(msg, tc.reason) {
-			t.Errorf("%s: %d %q, want 400 mentioning %q", tc.name, status, msg, tc.reason)
-		}
-		if ids, err := store.Find(context.Background(), tc.content); err != nil || len(ids) != 0 {
-			t.Errorf("%s: stored %v (%v)", tc.name, ids, err)
-		}
-	}
-	good := locationClaim(t, alice, id, digest("good"))
-	if status, msg := post(t, srv.URL+"/claims", archive(good)); status != 200 {
-		t.Fatalf("valid claim: %d %s", status, msg)
-	}
-	if resp, _ := get(t, srv.URL+"/claims?multihash="+mb(digest("good"))); resp.StatusCode != 200 {
-		t.Fatalf("posted claim not found: %d", resp.StatusCode)
-	}
 }

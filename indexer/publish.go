@@ -13,55 +13,34 @@ import (
 	"github.com/storacha/go-ucanto/ucan"
 )
 
-// Publish checks a claim and stores it, indexed under every multihash it
-// answers for. An index claim's index blob must be readable (its location
-// claim published first): every block it lists becomes findable. A claim
-// that fails any check is rejected with ErrBadClaim and nothing is stored.
+// Publish stores a claim of this process's own importer: signed by the
+// node's key, addressed to this service. It is checked like a claim
+// received over HTTP (index blob read and its positions bounded) and, on
+// any failure, rejected with ErrBadClaim with nothing stored. Claims from
+// elsewhere come in through the ucanto intake (POST /claims), which
+// checks their authority.
 func (s *Service) Publish(ctx context.Context, d delegation.Delegation) error {
-	c, err := s.Check(d)
-	if err != nil {
+	if d.Issuer().DID() != s.id.DID() {
+		return fmt.Errorf("%w: Publish takes the node's own claims; %s must invoke claim/cache with a delegation", ErrBadClaim, d.Issuer().DID())
+	}
+	if d.Audience().DID() != s.id.DID() {
+		return fmt.Errorf("%w: addressed to %s, not to this service (%s)", ErrBadClaim, d.Audience().DID(), s.id.DID())
+	}
+	if err := s.CheckSigned(d); err != nil {
 		return err
 	}
-	return s.put(ctx, d, c)
+	b := s.newBatch()
+	if _, err := b.add(d); err != nil {
+		return err
+	}
+	if _, err := b.check(ctx); err != nil {
+		return err
+	}
+	return b.commit(ctx)
 }
 
-// PublishCached takes in a claim/cache invocation: inv (addressed to this
-// service, signed, in date) asks us to hold claim, which must be signed by
-// its issuer and in date but may be addressed to anyone.
-func (s *Service) PublishCached(ctx context.Context, inv, claim delegation.Delegation) error {
-	if err := s.checkAudience(inv); err != nil {
-		return err
-	}
-	if err := s.CheckSigned(inv); err != nil {
-		return err
-	}
-	c, err := Decode(claim)
-	if err != nil {
-		return err
-	}
-	if err := s.CheckSigned(claim); err != nil {
-		return err
-	}
-	return s.put(ctx, claim, c)
-}
-
-// put stores a checked claim under every multihash it answers for.
-func (s *Service) put(ctx context.Context, d delegation.Delegation, c *Claim) error {
-	keys := []multihash.Multihash{c.Content}
-	switch c.Kind {
-	case "assert/equals":
-		keys = append(keys, c.Equals.Hash())
-	case "assert/index":
-		idx, _, err := s.loadIndex(ctx, c.Index.Hash())
-		if err != nil {
-			return fmt.Errorf("%w: index %s: %w", ErrBadClaim, c.Index, err)
-		}
-		for _, slices := range idx.View.Shards().Iterator() {
-			for block := range slices.Iterator() {
-				keys = append(keys, block)
-			}
-		}
-	}
+// store1 stores a checked claim under every multihash it answers for.
+func (s *Service) store1(ctx context.Context, d delegation.Delegation, c *Claim, keys []multihash.Multihash) error {
 	data, err := io.ReadAll(d.Archive())
 	if err != nil {
 		return fmt.Errorf("archive claim: %w", err)
@@ -80,29 +59,6 @@ func (s *Service) forget(keys []multihash.Multihash) {
 	for _, k := range keys {
 		s.claims.Del(string(k))
 	}
-}
-
-// Check decodes a claim and verifies it: addressed to this service, signed
-// by its issuer, within its validity window.
-func (s *Service) Check(d delegation.Delegation) (*Claim, error) {
-	c, err := Decode(d)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.checkAudience(d); err != nil {
-		return nil, err
-	}
-	if err := s.CheckSigned(d); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (s *Service) checkAudience(d delegation.Delegation) error {
-	if d.Audience().DID() != s.id.DID() {
-		return fmt.Errorf("%w: addressed to %s, not to this service (%s)", ErrBadClaim, d.Audience().DID(), s.id.DID())
-	}
-	return nil
 }
 
 // CheckSigned verifies a delegation's validity window and its issuer's

@@ -35,6 +35,12 @@ type Config struct {
 	NegativeTTL time.Duration
 	// RemoteTimeout bounds each lookup in remote sources.
 	RemoteTimeout time.Duration
+	// MaxIndexBytes bounds an index blob read at intake, and the index
+	// blobs of one intake message together.
+	MaxIndexBytes int64
+	// FetchTimeout bounds the reading of the index blobs of one intake
+	// message, all tries included.
+	FetchTimeout time.Duration
 }
 
 // Defaults for Config.
@@ -43,6 +49,8 @@ const (
 	DefaultIndexCacheBytes = 256 << 20
 	DefaultNegativeTTL     = 10 * time.Second
 	DefaultRemoteTimeout   = 2 * time.Second
+	DefaultMaxIndexBytes   = 8 << 20
+	DefaultFetchTimeout    = 20 * time.Second
 )
 
 // Service is the indexing service: it answers which claims and indexes
@@ -74,6 +82,12 @@ func New(id principal.Signer, store claimstore.Store, remote []ClaimFinder, blob
 	}
 	if cfg.RemoteTimeout <= 0 {
 		cfg.RemoteTimeout = DefaultRemoteTimeout
+	}
+	if cfg.MaxIndexBytes <= 0 {
+		cfg.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
 	}
 	claims, err := cache.NewLocal[[]*Claim]("indexer_claims", cfg.ClaimCacheBytes, reg)
 	if err != nil {
@@ -140,6 +154,7 @@ func (s *Service) lookup(ctx context.Context, digest multihash.Multihash) ([]*Cl
 				continue
 			}
 			c.Remote = true
+			s.judgeSpace(c)
 			found = append(found, c)
 		}
 	}
@@ -168,6 +183,7 @@ func (s *Service) ownClaims(ctx context.Context, digest multihash.Multihash) ([]
 		if err != nil {
 			return nil, fmt.Errorf("stored claim %s: %w", id, err)
 		}
+		s.judgeSpace(c)
 		out = append(out, c)
 	}
 	return out, nil

@@ -38,7 +38,7 @@ func TestScaleOutWithFaultyStorage(t *testing.T) {
 	// Shards of a few blocks: a read spans several blocks, so cut reads resume.
 	root := importRoots(t, data, "--blob-store", spec, "--shard-size", "4194304", dir)[0]
 	idx := startRole(t, "indexer", data, "--blob-store", spec)
-	gw := startRole(t, "gateway", t.TempDir(), "--indexer-url", idx.url)
+	gw := startRole(t, "gateway", t.TempDir(), "--indexer-url", idx.url, "--fetch-allow", "127.0.0.1")
 
 	get := func(name string) (int, []byte, error) {
 		resp, err := http.Get(gw.url + "/ipfs/" + root + "/" + name)

@@ -48,6 +48,13 @@ var commands = map[string]command{
 			return app.ServeGateway(ctx, cfg, log)
 		},
 	},
+	"delegate": {
+		summary: "print a delegation letting --audience write claims to this node's indexer",
+		flags:   []string{"data-dir", "key-file", "key", "did-web", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
+			return app.Delegate(ctx, cfg, os.Stdout)
+		},
+	},
 	"egress consume": {
 		summary: "total egress events per space per day from SQS or the local spool",
 		flags:   []string{"data-dir", "log-format", "log-level"},
@@ -139,6 +146,9 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 		cfg.Indexer.Flags(fs)
 	case "import":
 		fs.StringVar(&cfg.Indexer.URL, "indexer-url", "", "publish claims to this running indexer (POST /claims) instead of the data dir's own claim store")
+		fs.StringVar(&cfg.Proof, "proof", "", "file holding the delegation (from `cargate delegate`) that lets this key write to --indexer-url")
+	case "delegate":
+		cfg.Delegate.Flags(fs)
 	case "egress consume":
 		cfg.Egress.Flags(fs, "consume")
 	case "egress report":
@@ -153,7 +163,7 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: cargate <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"serve", "gateway", "indexer", "import", "egress consume", "egress report"} {
+	for _, name := range []string{"serve", "gateway", "indexer", "import", "delegate", "egress consume", "egress report"} {
 		fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "  %-15s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")

@@ -60,7 +60,7 @@ func Import(ctx context.Context, cfg *config.Config, args []string, stdout, stde
 
 // newImporter builds an importer that publishes claims to the embedded
 // indexer of the data dir or, with cfg.Indexer.URL, to a running indexer
-// over POST /claims (the way to add content while `cargate serve` holds
+// over its ucanto intake, POST /claims (the way to add content while `cargate serve` holds
 // the data dir).
 func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*importer.Importer, func() error, error) {
 	tmp := filepath.Join(cfg.DataDir, "tmp")
@@ -96,11 +96,15 @@ func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*im
 	if err != nil {
 		return nil, nil, err
 	}
-	audience, err := client.ServiceDID(ctx)
+	proofs, err := readProofs(cfg.Proof)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := client.Publisher(ctx, id, proofs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("indexer at %s: %w", cfg.Indexer.URL, err)
 	}
-	return importer.New(blobs, client, id, audience, icfg), func() error { return nil }, nil
+	return importer.New(blobs, pub, id, pub.Service(), icfg), func() error { return nil }, nil
 }
 
 func importOne(ctx context.Context, im *importer.Importer, path string) ([]cid.Cid, error) {

@@ -123,7 +123,10 @@ func indexerAPI(n *node) (*indexer.API, error) {
 			return rdb.Ping(ctx).Err()
 		}})
 	}
-	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: n.cfg.Indexer.PublicURL, Checks: checks, Names: n.names}, n.reg, n.log)
+	ic := n.cfg.Indexer
+	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: ic.PublicURL, Checks: checks, Names: n.names, Intake: indexer.IntakeConfig{
+		MaxBodyBytes: ic.IntakeMaxBody, BodyTimeout: ic.IntakeBodyTimeout, MaxConcurrent: ic.IntakeConcurrency,
+	}}, n.reg, n.log)
 }
 
 // mountIndexer adds the indexer's HTTP API to mux and returns its
@@ -195,7 +198,10 @@ func buildGateway(cfg *config.Config, log *slog.Logger) (*node, error) {
 		}
 		stores = append(stores, dir)
 	}
-	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, n.reg), stores...)
+	reader, err := urlReader(cfg, n.reg, stores...)
+	if err != nil {
+		return nil, err
+	}
 	n.resolver, err = resolver.New(locator{q: client}, reader, resolver.Config{}, n.reg, log)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	n.claims = store
 	n.onStop(store.Close)
 
-	reader := blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{}, n.reg), n.blobs)
+	reader, err := urlReader(cfg, n.reg, n.blobs)
+	if err != nil {
+		return nil, err
+	}
 	remote, err := remoteSources(ctx, cfg, n)
 	if err != nil {
 		return nil, err
@@ -82,6 +85,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	n.indexer, err = indexer.New(n.id, n.claims, remote, reader, indexer.Config{
 		NegativeTTL:   cfg.Indexer.NegativeTTL,
 		RemoteTimeout: cfg.Indexer.RemoteTimeout,
+		MaxIndexBytes: cfg.Indexer.MaxIndexSize,
 	}, n.reg, log)
 	if err != nil {
 		return nil, err
@@ -93,6 +97,16 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 	}
 	n.onStop(func() error { n.resolver.Close(); return nil })
 	return n, nil
+}
+
+// urlReader reads the URLs claims name: through stores for their own
+// URLs, else over HTTP(S), only to addresses the fetch policy allows.
+func urlReader(cfg *config.Config, reg prometheus.Registerer, stores ...blobstore.Store) (*blobstore.Router, error) {
+	policy, err := blobstore.ParseFetchPolicy(cfg.Indexer.FetchAllow)
+	if err != nil {
+		return nil, fmt.Errorf("--fetch-allow: %w", err)
+	}
+	return blobstore.NewRouter(blobstore.NewHTTP(blobstore.HTTPConfig{Policy: policy}, reg), stores...), nil
 }
 
 func loadKey(cfg *config.Config) (principal.Signer, error) {

@@ -58,6 +58,11 @@ type HTTPConfig struct {
 	// server ignores Range and answers 200 with the whole blob; past it the
 	// read fails rather than download a large blob to reach its tail.
 	MaxSkip int64
+	// Policy, when set, limits the addresses the reader connects to (and
+	// turns off proxies from the environment, which would hide the real
+	// address). Nil: no limit, for tests and trusted callers; the node
+	// always sets one (--fetch-allow).
+	Policy *FetchPolicy
 }
 
 func (c HTTPConfig) withDefaults() HTTPConfig {
@@ -113,6 +118,10 @@ func NewHTTP(cfg HTTPConfig, reg prometheus.Registerer) *HTTP {
 		// would not match them.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
+	}
+	if cfg.Policy != nil {
+		tr.Proxy = nil
+		tr.DialContext = cfg.Policy.dialer(dialer)
 	}
 	return &HTTP{cfg: cfg, client: &http.Client{Transport: tr}, m: newMetrics(reg)}
 }
@@ -193,6 +202,9 @@ func (h *HTTP) attempt(ctx context.Context, rawURL string, off, length int64) (i
 		cancel()
 		if ctx.Err() != nil {
 			return nil, -1, ctx.Err()
+		}
+		if errors.Is(err, ErrAddressRefused) {
+			return nil, -1, fmt.Errorf("read %s: %w", rawURL, err)
 		}
 		return nil, 0, fmt.Errorf("read %s: %w", rawURL, err)
 	}

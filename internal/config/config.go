@@ -65,6 +65,11 @@ type Config struct {
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Proof is a file holding the delegation that lets import's key write
+	// claims to --indexer-url (made by `cargate delegate`).
+	Proof string
+	// Delegate configures `cargate delegate`.
+	Delegate DelegateConfig
 	// Indexer configures the indexing service and how gateways reach it.
 	Indexer IndexerConfig
 	// Egress configures egress accounting.

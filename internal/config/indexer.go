@@ -18,6 +18,10 @@ const (
 	DefaultIndexerNegativeTTL   = 10 * time.Second
 	DefaultIndexerRemoteTimeout = 2 * time.Second
 	DefaultIndexerClientTimeout = 10 * time.Second
+	DefaultMaxIndexSize         = 8 << 20
+	DefaultIntakeMaxBody        = 1 << 20
+	DefaultIntakeBodyTimeout    = 10 * time.Second
+	DefaultIntakeConcurrency    = 8
 )
 
 // IndexerConfig configures the indexing service's sources, caches and
@@ -69,6 +73,20 @@ type IndexerConfig struct {
 	NegativeTTL time.Duration
 	// RemoteTimeout bounds each remote source lookup.
 	RemoteTimeout time.Duration
+
+	// FetchAllow lists host names, IP addresses and CIDRs (comma-separated)
+	// that reads at URLs from claims may reach although they are loopback,
+	// private or link-local; public addresses are always allowed.
+	FetchAllow string
+	// MaxIndexSize bounds an index blob read at claim intake, in bytes
+	// (and the index blobs of one intake message together).
+	MaxIndexSize int64
+	// IntakeMaxBody bounds a POST /claims body, in bytes.
+	IntakeMaxBody int64
+	// IntakeBodyTimeout is how long a POST /claims body may take to arrive.
+	IntakeBodyTimeout time.Duration
+	// IntakeConcurrency bounds the claim messages taken in at once.
+	IntakeConcurrency int
 }
 
 // ClientFlags registers the settings of a gateway that asks a separate
@@ -97,6 +115,11 @@ func (c *IndexerConfig) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClaimKeysTable, "claim-keys-table", "", "DynamoDB table mapping multihashes to claims")
 	fs.DurationVar(&c.NegativeTTL, "indexer-negative-ttl", DefaultIndexerNegativeTTL, "how long the in-process cache remembers \"not found\"")
 	fs.DurationVar(&c.RemoteTimeout, "indexer-remote-timeout", DefaultIndexerRemoteTimeout, "deadline of one remote source lookup")
+	fs.StringVar(&c.FetchAllow, "fetch-allow", "", "hosts, IPs and CIDRs (comma-separated) that reads at claimed URLs may reach although loopback/private/link-local")
+	fs.Int64Var(&c.MaxIndexSize, "max-index-size", DefaultMaxIndexSize, "largest index blob read at claim intake, in bytes")
+	fs.Int64Var(&c.IntakeMaxBody, "intake-max-body", DefaultIntakeMaxBody, "largest POST /claims body, in bytes")
+	fs.DurationVar(&c.IntakeBodyTimeout, "intake-body-timeout", DefaultIntakeBodyTimeout, "how long a POST /claims body may take to arrive")
+	fs.IntVar(&c.IntakeConcurrency, "intake-concurrency", DefaultIntakeConcurrency, "claim messages taken in at once; more get 429")
 }
 
 // IPNITiers splits IPNIURLs into tiers.
@@ -145,6 +168,9 @@ func (c *IndexerConfig) Validate() error {
 	}
 	if (c.ClaimsTable == "") != (c.ClaimKeysTable == "") {
 		errs = append(errs, errors.New("--claims-table and --claim-keys-table go together: set both or neither"))
+	}
+	if c.MaxIndexSize < 0 || c.IntakeMaxBody < 0 || c.IntakeBodyTimeout < 0 || c.IntakeConcurrency < 0 {
+		errs = append(errs, errors.New("--max-index-size, --intake-max-body, --intake-body-timeout and --intake-concurrency must not be negative (0: the default)"))
 	}
 	if c.RedisCluster && c.RedisAddr == "" {
 		errs = append(errs, errors.New("--redis-cluster needs --redis-addr"))

@@ -30,11 +30,25 @@ func Load(path, didWeb string) (principal.Signer, error) {
 
 // Parse returns the signer of a key given as text (for --key / env).
 func Parse(text, didWeb string) (principal.Signer, error) {
-	s, err := ed25519.Parse(strings.TrimSpace(text))
+	s, err := ed25519.Parse(keyText(text))
 	if err != nil {
 		return nil, fmt.Errorf("parse ed25519 key: %w", err)
 	}
 	return wrap(s, didWeb)
+}
+
+// keyText strips what ucanto tools write around a key: comment lines
+// (a "# did:key:…" line naming the key's DID) and blank lines.
+func keyText(text string) string {
+	var key []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key = append(key, line)
+	}
+	return strings.Join(key, "")
 }
 
 func wrap(s principal.Signer, didWeb string) (principal.Signer, error) {
@@ -51,7 +65,7 @@ func wrap(s principal.Signer, didWeb string) (principal.Signer, error) {
 func loadOrCreate(path string) (principal.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		s, err := ed25519.Parse(strings.TrimSpace(string(b)))
+		s, err := ed25519.Parse(keyText(string(b)))
 		if err != nil {
 			return nil, fmt.Errorf("key file %s: %w", path, err)
 		}

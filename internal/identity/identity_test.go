@@ -52,3 +52,25 @@ func TestParseAndDIDWeb(t *testing.T) {
 		t.Error("garbage key accepted")
 	}
 }
+
+// TestUcantoKeyFileForm: the file form ucanto tools write (a "# did:key:…"
+// comment line, then the key) loads as that key, from a file or as text.
+func TestUcantoKeyFileForm(t *testing.T) {
+	s, _ := ed25519.Generate()
+	text, _ := ed25519.Format(s)
+	form := "# " + s.DID().String() + "\n" + text + "\n"
+	path := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(path, []byte(form), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path, "")
+	if err != nil || got.DID() != s.DID() {
+		t.Fatalf("load %q: %v, %v; want %s", form, got, err, s.DID())
+	}
+	if got, err := Parse(form, ""); err != nil || got.DID() != s.DID() {
+		t.Fatalf("parse %q: %v, %v", form, got, err)
+	}
+	if _, err := Parse("# only a comment\n", ""); err == nil {
+		t.Fatal("a file holding only a comment parsed as a key")
+	}
+}

@@ -129,6 +129,9 @@ func readVerified(ctx context.Context, br *carv2.BlockReader, cr *countingReader
 		if err != nil {
 			return fmt.Errorf("%w: CAR section at byte %d: %w", ErrBadInput, at, err)
 		}
+		if n := len(blk.RawData()); n > MaxBlockSize {
+			return fmt.Errorf("%w: block %s at byte %d is %d bytes, more than the %d accepted", ErrBadInput, blk.Cid(), at, n, MaxBlockSize)
+		}
 		if err := verifyBlock(blk.Cid(), blk.RawData()); err != nil {
 			return fmt.Errorf("%w: block %s at byte %d: %w", ErrBadInput, blk.Cid(), at, err)
 		}
