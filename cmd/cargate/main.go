@@ -136,14 +136,17 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 	switch name {
 	case "serve":
 		cfg.Indexer.Flags(fs)
+		cfg.Indexer.FetchFlags(fs)
 		cfg.Egress.Flags(fs, "produce")
 		cfg.Names.Flags(fs)
 	case "gateway":
 		cfg.Indexer.ClientFlags(fs)
+		cfg.Indexer.FetchFlags(fs)
 		cfg.Egress.Flags(fs, "produce")
 		cfg.Names.Flags(fs)
 	case "indexer":
 		cfg.Indexer.Flags(fs)
+		cfg.Indexer.FetchFlags(fs)
 	case "import":
 		fs.StringVar(&cfg.Indexer.URL, "indexer-url", "", "publish claims to this running indexer (POST /claims) instead of the data dir's own claim store")
 		fs.StringVar(&cfg.Proof, "proof", "", "file holding the delegation (from `cargate delegate`) that lets this key write to --indexer-url")

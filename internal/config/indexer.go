@@ -89,6 +89,12 @@ type IndexerConfig struct {
 	IntakeConcurrency int
 }
 
+// FetchFlags registers the fetch policy of reads at claimed URLs, for
+// every process that reads them (serve, gateway, indexer).
+func (c *IndexerConfig) FetchFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.FetchAllow, "fetch-allow", "", "hosts, IPs and CIDRs (comma-separated) that reads at claimed URLs may reach although loopback/private/link-local")
+}
+
 // ClientFlags registers the settings of a gateway that asks a separate
 // indexer; each is also read from its CARGATE_… variable (see EnvName).
 func (c *IndexerConfig) ClientFlags(fs *flag.FlagSet) {
@@ -115,7 +121,6 @@ func (c *IndexerConfig) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClaimKeysTable, "claim-keys-table", "", "DynamoDB table mapping multihashes to claims")
 	fs.DurationVar(&c.NegativeTTL, "indexer-negative-ttl", DefaultIndexerNegativeTTL, "how long the in-process cache remembers \"not found\"")
 	fs.DurationVar(&c.RemoteTimeout, "indexer-remote-timeout", DefaultIndexerRemoteTimeout, "deadline of one remote source lookup")
-	fs.StringVar(&c.FetchAllow, "fetch-allow", "", "hosts, IPs and CIDRs (comma-separated) that reads at claimed URLs may reach although loopback/private/link-local")
 	fs.Int64Var(&c.MaxIndexSize, "max-index-size", DefaultMaxIndexSize, "largest index blob read at claim intake, in bytes")
 	fs.Int64Var(&c.IntakeMaxBody, "intake-max-body", DefaultIntakeMaxBody, "largest POST /claims body, in bytes")
 	fs.DurationVar(&c.IntakeBodyTimeout, "intake-body-timeout", DefaultIntakeBodyTimeout, "how long a POST /claims body may take to arrive")
