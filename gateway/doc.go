@@ -16,8 +16,9 @@
 // # Errors
 //
 // mapError in errors.go is the one place domain errors of content become
-// statuses (names.go maps "no such name" to 404, which boxo would answer
-// 500):
+// statuses (names.go gives name failures theirs: a domain without
+// DNSLink 404, an IPNS name without a valid record 502, where boxo would
+// answer 500 for both):
 // unknown content 404, bytes failing verification 502, a backend deadline
 // 504, an unavailable location service 503 with Retry-After. 5xx bodies
 // carry no internal detail. A read that fails after the headers are out

@@ -54,7 +54,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	var opts []boxogw.BackendOption
 	names := cfg.NameSystem != nil
 	if names {
-		opts = append(opts, boxogw.WithNameSystem(notFoundNames{cfg.NameSystem}), boxogw.WithValueStore(notFoundRecords{cfg.Records}))
+		opts = append(opts, boxogw.WithNameSystem(statusNames{cfg.NameSystem}), boxogw.WithValueStore(statusRecords{cfg.Records}))
 	}
 	blocks, err := boxogw.NewBlocksBackend(svc, opts...)
 	if err != nil {

@@ -11,12 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
-// notFoundNames gives name failures their statuses (boxo answers 500 for
+// statusNames gives name failures their statuses (boxo answers 500 for
 // all): a domain whose DNS answer has no DNSLink is 404, the domain said
 // so; an IPNS name with no valid record is 502, as the gateway spec wants
 // a 5xx for it (the conformance suite checks it with invalid records):
 // a valid record may exist where this gateway cannot see it.
-type notFoundNames struct{ namesys.NameSystem }
+type statusNames struct{ namesys.NameSystem }
 
 func nameError(err error) error {
 	switch {
@@ -28,12 +28,12 @@ func nameError(err error) error {
 	return err
 }
 
-func (n notFoundNames) Resolve(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) (namesys.Result, error) {
+func (n statusNames) Resolve(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) (namesys.Result, error) {
 	res, err := n.NameSystem.Resolve(ctx, p, opts...)
 	return res, nameError(err)
 }
 
-func (n notFoundNames) ResolveAsync(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) <-chan namesys.AsyncResult {
+func (n statusNames) ResolveAsync(ctx context.Context, p path.Path, opts ...namesys.ResolveOption) <-chan namesys.AsyncResult {
 	in := n.NameSystem.ResolveAsync(ctx, p, opts...)
 	out := make(chan namesys.AsyncResult, 1)
 	go func() {
@@ -50,10 +50,10 @@ func (n notFoundNames) ResolveAsync(ctx context.Context, p path.Path, opts ...na
 	return out
 }
 
-// notFoundRecords does the same for ?format=ipns-record.
-type notFoundRecords struct{ routing.ValueStore }
+// statusRecords does the same for ?format=ipns-record.
+type statusRecords struct{ routing.ValueStore }
 
-func (r notFoundRecords) GetValue(ctx context.Context, key string, opts ...routing.Option) ([]byte, error) {
+func (r statusRecords) GetValue(ctx context.Context, key string, opts ...routing.Option) ([]byte, error) {
 	v, err := r.ValueStore.GetValue(ctx, key, opts...)
 	return v, nameError(err)
 }
