@@ -13,6 +13,7 @@ type producerMetrics struct {
 	produced    prometheus.CounterFunc
 	spooled     prometheus.CounterFunc
 	dropped     prometheus.CounterFunc
+	shed        prometheus.CounterFunc
 	spoolErrors prometheus.CounterFunc
 	shipped     prometheus.Counter
 	shipFailed  prometheus.Counter
@@ -36,6 +37,7 @@ func newProducerMetrics(reg prometheus.Registerer, p *Producer) *producerMetrics
 		produced:    cf("events_produced_total", "Egress events created by the middleware.", p.produced),
 		spooled:     cf("events_spooled_total", "Egress events written to the local spool.", p.w.appendedCount),
 		dropped:     cf("events_dropped_total", "Egress events dropped because the spool was full (lost billing data).", p.dropped.Load),
+		shed:        cf("events_shed_total", "Egress events of responses that served no byte, shed because their client sent more than its share per second.", p.shed.Load),
 		spoolErrors: cf("spool_write_errors_total", "Egress events lost to a spool write error (disk full, I/O error).", p.failures.Load),
 		shipped:     c("events_shipped_total", "Egress events acknowledged by the queue."),
 		shipFailed:  c("ship_failures_total", "Egress event sends that failed and will be retried."),

@@ -17,6 +17,7 @@ type Option func(*middlewareOptions)
 type middlewareOptions struct {
 	tokenID func(*http.Request) string
 	now     func() time.Time
+	shed    *shedder
 }
 
 // WithTokenID sets the function that names the client's access token for a
@@ -112,6 +113,7 @@ func Middleware(next http.Handler, p *Producer, opts ...Option) http.Handler {
 	for _, opt := range opts {
 		opt(o)
 	}
+	o.shed = newShedder(o.now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _, content := splitContentPath(r)
 		if !content && !maybeDNSLink(r) {
@@ -161,13 +163,17 @@ func (t *tracker) record(total int64) {
 		}
 		cid, rest = hostOnly(t.r.Host), t.r.URL.Path
 	}
-	ev := Event{Version: EventVersion, Resource: cid, Path: rest, Status: t.statusCode(), Bytes: total,
+	if total == 0 && !t.o.shed.admit(t.r) {
+		t.p.shedEvent()
+		return
+	}
+	ev := Event{Version: EventVersion, Resource: bound(cid, maxResourceBytes), Path: bound(rest, maxPathBytes), Status: t.statusCode(), Bytes: total,
 		ServedAt: t.o.now().UTC(), Format: deriveFormat(t.r, first(t.rw.Header()["Content-Type"]))}
 	t.mu.Lock()
-	ev.Space = t.space
+	ev.Space = bound(t.space, maxSpaceBytes)
 	t.mu.Unlock()
 	if t.o.tokenID != nil {
-		ev.TokenID = t.o.tokenID(t.r)
+		ev.TokenID = bound(t.o.tokenID(t.r), maxTokenBytes)
 	}
 	_ = t.p.Record(&ev) // assigns the id; failures are counted and logged by the producer
 }

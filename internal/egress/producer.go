@@ -28,6 +28,8 @@ type Producer struct {
 	seq      atomic.Uint64
 	dropped  atomic.Int64
 	failures atomic.Int64
+	shed     atomic.Int64
+	shedLog  rateLimiter
 
 	stop     chan struct{}
 	stopped  sync.WaitGroup
@@ -48,7 +50,7 @@ func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 		return nil, err
 	}
 	p := &Producer{cfg: cfg, w: w, log: cfg.Logger, backlog: countBacklog(cfg.Dir),
-		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}}
+		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}, shedLog: rateLimiter{every: 10 * time.Second}}
 	p.m = newProducerMetrics(cfg.Registerer, p)
 	_, _ = rand.Read(p.instance[:]) // crypto/rand.Read never fails on supported platforms
 	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
@@ -107,6 +109,16 @@ func (p *Producer) Record(ev *Event) error {
 		}
 	}
 	return err
+}
+
+// shedEvent counts an empty event shed because its client sent more than
+// its share (see bounds.go).
+func (p *Producer) shedEvent() {
+	p.shed.Add(1)
+	if p.shedLog.allow() {
+		p.log.Warn("egress: a client is flooding with responses that serve nothing; shedding its events beyond its share",
+			"per_client_per_second", emptyEventsPerClient, "shed_total", p.shed.Load())
+	}
 }
 
 // acked is called by the shipper when n events left the spool, of which
