@@ -22,8 +22,19 @@
 // /ipfs/ in `cargate serve`); OpsRoutes adds GET /, /healthz and /readyz
 // when the indexer owns its listener. docs/http-api.md describes them.
 //
+// POST /claims (and POST /) is the Intake, a go-ucanto server: claim/cache,
+// assert/location, assert/index and assert/equals invocations on the
+// service's DID, whose authority (the node's key, or a delegation chain
+// from it, as Delegate makes) go-ucanto's validator checks. The claims of
+// one message are checked together, index blobs fetched and every
+// position bounded, and stored only if all pass; answers are receipts.
+// Publish is the in-process path of the node's own importer. A location
+// claim's space is trusted (Claim.SpaceTrusted) only when the node's key
+// signed it or the claim carries the space's delegation to its issuer.
+//
 // Client asks another indexer (ours or Storacha's) over GET /claims; its
-// Query has the Service's signature. EncodeResult and DecodeResult write
+// Query has the Service's signature; Client.Publisher writes claims to it
+// through claim/cache invocations. EncodeResult and DecodeResult write
 // and read the query-result CAR (index/query/result@0.1).
 //
 // Queries answer as Storacha's indexing service (v1.13.4) does: nothing
@@ -38,8 +49,9 @@
 // # Errors
 //
 // ErrNotFound (nothing known, where an answer cannot be empty: 404),
-// ErrBadInput (malformed query or
-// result: 400), ErrBadClaim (a claim that is malformed, unsigned, expired
+// ErrBadInput (malformed query, result or agent message: 400),
+// ErrTooLarge (a POST /claims body over its limit: 413), ErrBusy (intake
+// full: 429 with Retry-After), ErrBadClaim (a claim that is malformed, unsigned, expired
 // or not addressed to us: 400, nothing stored) and ErrUnavailable (every
 // source that could answer failed: 503 with Retry-After). The HTTP layer
 // maps them in one function (statusOf); 5xx bodies never carry internal

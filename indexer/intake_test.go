@@ -506,3 +506,78 @@ func messageV710(t *testing.T, invs ...invocation.Invocation) []byte {
 		}
 	}))
 }
+
+// TestIntakeSpaceTrust: a location claim's space is trusted only when the
+// node's key signed the claim or the claim carries the space's own
+// delegation to its issuer; any other claim is stored, space untrusted.
+func TestIntakeSpaceTrust(t *testing.T) {
+	e := newIntakeEnv(t, nil, indexer.IntakeConfig{})
+	agent, _ := signer.Generate()
+	other, _ := signer.Generate()
+	space, _ := signer.Generate()
+	dlg, _ := indexer.Delegate(e.id, agent, indexer.WriteAbilities, time.Hour)
+	spaceCap := []ucan.Capability[ucan.NoCaveats]{ucan.NewCapability("space/blob/add", space.DID().String(), ucan.NoCaveats{})}
+	spaceToAgent, _ := delegation.Delegate(space, agent, spaceCap, delegation.WithNoExpiration())
+	spaceToOther, _ := delegation.Delegate(space, other, spaceCap, delegation.WithNoExpiration())
+	forgedSpace, _ := delegation.Delegate(forged{other, space.DID()}, agent, spaceCap, delegation.WithNoExpiration())
+	for i, tc := range []struct {
+		name    string
+		issuer  principal.Signer
+		proof   delegation.Delegation
+		trusted bool
+	}{
+		{"the node's own key", e.id, nil, true},
+		{"a writer without the space's delegation", agent, nil, false},
+		{"a writer holding the space's delegation", agent, spaceToAgent, true},
+		{"the space's delegation to someone else", agent, spaceToOther, false},
+		{"a forged space delegation", agent, forgedSpace, false},
+	} {
+		h := digestOf([]byte("space " + tc.name))
+		opts := []delegation.Option{delegation.WithNoExpiration()}
+		if tc.proof != nil {
+			opts = append(opts, delegation.WithProof(delegation.FromDelegation(tc.proof)))
+		}
+		loc, err := assert.Location.Delegate(tc.issuer, e.id, tc.issuer.DID().String(), assert.LocationCaveats{
+			Content: ctypes.FromHash(h), Location: []url.URL{{Scheme: "https", Host: "b.example", Path: "/" + strings.Repeat("x", i)}}, Space: space.DID(),
+		}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := e.send(t, e.cacheInv(t, agent, loc, delegation.WithProof(delegation.FromDelegation(dlg)))); errs[0] != nil {
+			t.Fatalf("%s: %v", tc.name, errs[0])
+		}
+		claims, err := e.svc.Claims(context.Background(), h)
+		if err != nil || len(claims) != 1 {
+			t.Fatalf("%s: %d claims, %v", tc.name, len(claims), err)
+		}
+		if claims[0].Space != space.DID() || claims[0].SpaceTrusted != tc.trusted {
+			t.Errorf("%s: space %s trusted=%v, want %s trusted=%v", tc.name, claims[0].Space, claims[0].SpaceTrusted, space.DID(), tc.trusted)
+		}
+	}
+}
+
+// TestIntakeRevocationHook: a delegation the hook reports revoked is no
+// authority; another one still is.
+func TestIntakeRevocationHook(t *testing.T) {
+	var revoked atomic.Value
+	revoked.Store("")
+	e := newIntakeEnv(t, nil, indexer.IntakeConfig{Revoked: func(_ context.Context, l ucan.Link) bool {
+		return l.String() == revoked.Load().(string)
+	}})
+	agent, _ := signer.Generate()
+	bad, _ := indexer.Delegate(e.id, agent, indexer.WriteAbilities, time.Hour)
+	good, _ := indexer.Delegate(e.id, agent, indexer.WriteAbilities, 2*time.Hour)
+	revoked.Store(bad.Link().String())
+	for _, tc := range []struct {
+		name string
+		dlg  delegation.Delegation
+		ok   bool
+	}{{"revoked", bad, false}, {"not revoked", good, true}} {
+		h := digestOf([]byte("revocation " + tc.name))
+		loc := location(t, agent, e.id, h, url.URL{Scheme: "https", Host: "b.example", Path: "/r"}, nil)
+		errs := e.send(t, e.cacheInv(t, agent, loc, delegation.WithProof(delegation.FromDelegation(tc.dlg))))
+		if (errs[0] == nil) != tc.ok || e.stored(t, h) != tc.ok {
+			t.Errorf("%s: receipt %v, stored %v; want ok=%v", tc.name, errs[0], e.stored(t, h), tc.ok)
+		}
+	}
+}
