@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,5 +224,83 @@ func TestClientErrorsAre4xx(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("/cid with Host %q: %d %.100q, want 400", host, resp.StatusCode, body)
 		}
+	}
+}
+
+// tempFiles lists an import's temporary files in the data dir.
+func tempFiles(t *testing.T, data string) []string {
+	t.Helper()
+	var out []string
+	for _, pat := range []string{"staging-*", "shard-*.car"} {
+		m, _ := filepath.Glob(filepath.Join(data, "tmp", pat))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// startImport starts `cargate import` of a large file and waits until it
+// has temporary files on disk.
+func startImport(t *testing.T, data string) *exec.Cmd {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, seeded(256<<20, 3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, "import", "--data-dir", data, "--quiet", src)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); len(tempFiles(t, data)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the import made no temporary file; output:\n%s", out.String())
+		}
+	}
+	return cmd
+}
+
+// TestKilledImportSwept: an import killed with SIGKILL leaves its
+// temporary files; they used to stay for good. The next import removes
+// them.
+func TestKilledImportSwept(t *testing.T) {
+	data := t.TempDir()
+	cmd := startImport(t, data)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(tempFiles(t, data)) == 0 {
+		t.Fatal("the killed import left no temporary file: the test proves nothing")
+	}
+	small := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(small, []byte("after the crash"), 0o600)
+	importRoots(t, data, small)
+	if left := tempFiles(t, data); len(left) > 0 {
+		t.Errorf("after the next import, the killed one's files remain: %v", left)
+	}
+}
+
+// TestTerminatedImportStopsClean: SIGTERM during an import stops it (a
+// generous bound: it must not run to the end of its input), removes its
+// temporary files and publishes nothing.
+func TestTerminatedImportStopsClean(t *testing.T) {
+	data := t.TempDir()
+	cmd := startImport(t, data)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("an import stopped by SIGTERM exited 0, as if it had finished")
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the import ran on for a minute after SIGTERM")
+	}
+	if left := tempFiles(t, data); len(left) > 0 {
+		t.Errorf("SIGTERM left temporary files: %v", left)
 	}
 }

@@ -67,6 +67,12 @@ func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*im
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, nil, err
 	}
+	// Imports that were killed leave their temporary files: remove them.
+	if files, freed, err := importer.SweepTemp(tmp); err != nil {
+		log.Warn("could not sweep stale import files", "dir", tmp, "err", err)
+	} else if files > 0 {
+		log.Info("removed files of imports that did not finish", "dir", tmp, "files", files, "bytes", freed)
+	}
 	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp}
 	if cfg.Space != "" {
 		var err error

@@ -83,6 +83,11 @@ func (im *Importer) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, erro
 	if len(br.Roots) == 0 {
 		return nil, fmt.Errorf("%w: CAR has no roots", ErrBadInput)
 	}
+	if len(br.Roots) > MaxRoots {
+		// Each root gets an index of every block: the work grows with
+		// roots × blocks.
+		return nil, fmt.Errorf("%w: CAR has %d roots; at most %d are accepted (split it)", ErrBadInput, len(br.Roots), MaxRoots)
+	}
 	sw, err := newShardWriter(im.cfg.TempDir, im.cfg.ShardSize, br.Roots)
 	if err != nil {
 		return nil, err
@@ -177,6 +182,9 @@ func (im *Importer) commit(ctx context.Context, sw *shardWriter, roots []cid.Cid
 		claims = append(claims, loc)
 	}
 	for _, root := range roots {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		view := blobindex.NewShardedDagIndexView(cidlink.Link{Cid: root}, len(shards))
 		for _, s := range shards {
 			for _, b := range s.blocks {
@@ -189,8 +197,15 @@ func (im *Importer) commit(ctx context.Context, sw *shardWriter, roots []cid.Cid
 		}
 		claims = append(claims, idxClaims...)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // stopped before any claim: nothing of the import is visible
+	}
+	// Past this point the import finishes: claims are few and quick, and
+	// publishing only some would leave content half visible.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
 	for _, c := range claims {
-		if err := im.pub.Publish(ctx, c); err != nil {
+		if err := im.pub.Publish(pctx, c); err != nil {
 			return fmt.Errorf("publish claim: %w", err)
 		}
 	}

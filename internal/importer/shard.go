@@ -111,7 +111,7 @@ func (sw *shardWriter) add(c cid.Cid, data []byte) error {
 }
 
 func (sw *shardWriter) open() error {
-	f, err := os.CreateTemp(sw.dir, "shard-*.car")
+	f, err := os.CreateTemp(sw.dir, tempPattern("shard", ".car"))
 	if err != nil {
 		return err
 	}

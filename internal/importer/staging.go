@@ -23,7 +23,7 @@ type staging struct {
 var _ format.DAGService = (*staging)(nil)
 
 func newStaging(dir string) (*staging, error) {
-	f, err := os.CreateTemp(dir, "staging-*")
+	f, err := os.CreateTemp(dir, tempPattern("staging", ""))
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +36,9 @@ func (s *staging) close() {
 }
 
 func (s *staging) Add(ctx context.Context, nd format.Node) error {
+	if err := ctx.Err(); err != nil {
+		return err // stopped (SIGINT/SIGTERM): the caller removes the file
+	}
 	if _, ok := s.at[nd.Cid()]; ok {
 		return nil
 	}
