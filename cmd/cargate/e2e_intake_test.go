@@ -346,3 +346,40 @@ func TestAdversarialIntake(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestImportWithDelegation: `cargate import --indexer-url` from another
+// key publishes only with the delegation `cargate delegate` printed (its
+// text form), and the key file may be in the ucanto tools' form.
+func TestImportWithDelegation(t *testing.T) {
+	data := t.TempDir()
+	idx := startRole(t, "indexer", data)
+	cl, _ := storachaClient(t, idx.url)
+	agent, _ := signer.Generate()
+	keyText, _ := signer.Format(agent)
+	keyFile := filepath.Join(t.TempDir(), "writer.key")
+	os.WriteFile(keyFile, []byte("# "+agent.DID().String()+"\n"+keyText+"\n"), 0o600)
+	text, err := cargate(t, "delegate", "--data-dir", data, "--audience", agent.DID().String(), "--can", "claim/cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof := filepath.Join(t.TempDir(), "proof.txt")
+	os.WriteFile(proof, []byte(text), 0o600)
+
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("written with a delegation"), 0o644)
+	common := []string{"import", "--data-dir", t.TempDir(), "--blob-store", filepath.Join(data, "blobs"), "--key-file", keyFile, "--indexer-url", idx.url, "--quiet"}
+	if _, err := cargate(t, append(common, src)...); err == nil || !strings.Contains(err.Error(), "invalid claim") {
+		t.Fatalf("import without --proof: %v, want the indexer's refusal", err)
+	}
+	out, err := cargate(t, append(common, "--proof", proof, src)...)
+	if err != nil {
+		t.Fatalf("import with --proof: %v", err)
+	}
+	root, err := cid.Decode(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("import printed %q: %v", out, err)
+	}
+	if n := claimsUnder(t, cl, root.Hash()); n == 0 {
+		t.Fatal("claims imported with a delegation are not found")
+	}
+}
