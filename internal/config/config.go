@@ -15,16 +15,20 @@ import (
 	"time"
 
 	"github.com/storacha/go-ucanto/did"
+
+	"github.com/cargate/cargate/gateway"
+	"github.com/cargate/cargate/internal/importer"
 )
 
-// Defaults.
+// Defaults. Those of a part's own settings are that part's exported
+// defaults, so they are defined once.
 const (
 	DefaultDataDir          = "./cargate-data"
 	DefaultListen           = "127.0.0.1:8080"
 	DefaultMetricsListen    = "127.0.0.1:8081"
-	DefaultShardSize        = 128 << 20
+	DefaultShardSize        = importer.DefaultShardSize
 	DefaultSubdomainHosts   = "localhost"
-	DefaultRetrievalTimeout = 30 * time.Second
+	DefaultRetrievalTimeout = gateway.DefaultRetrievalTimeout
 	DefaultShutdownGrace    = 20 * time.Second
 	DefaultLogFormat        = "auto"
 	DefaultLogLevel         = "info"

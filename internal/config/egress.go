@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // DefaultEgressSpoolMaxBytes bounds the local spool of unshipped events.
-const DefaultEgressSpoolMaxBytes = 1 << 30
+const DefaultEgressSpoolMaxBytes = egress.DefaultSpoolMaxBytes
 
 // DefaultEgressSyncInterval is the longest a spooled event waits for fsync.
-const DefaultEgressSyncInterval = time.Second
+const DefaultEgressSyncInterval = egress.DefaultSyncInterval
 
 // EgressConfig configures egress accounting: the spool every gateway
 // writes, the queue it ships to, and the consumer's totals.

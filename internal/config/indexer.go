@@ -7,21 +7,24 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cargate/cargate/cache"
+	"github.com/cargate/cargate/indexer"
 )
 
 // Defaults of the indexer's settings.
 const (
-	DefaultIPNITierTimeout      = 1500 * time.Millisecond
-	DefaultRedisTTL             = time.Hour
-	DefaultRedisNegativeTTL     = 10 * time.Second
-	DefaultRedisTimeout         = 200 * time.Millisecond
-	DefaultIndexerNegativeTTL   = 10 * time.Second
-	DefaultIndexerRemoteTimeout = 2 * time.Second
-	DefaultIndexerClientTimeout = 10 * time.Second
+	DefaultIPNITierTimeout      = indexer.DefaultIPNITierTimeout
+	DefaultRedisTTL             = cache.DefaultRedisTTL
+	DefaultRedisNegativeTTL     = cache.DefaultRedisNegativeTTL
+	DefaultRedisTimeout         = cache.DefaultRedisTimeout
+	DefaultIndexerNegativeTTL   = indexer.DefaultNegativeTTL
+	DefaultIndexerRemoteTimeout = indexer.DefaultRemoteTimeout
+	DefaultIndexerClientTimeout = indexer.DefaultClientTimeout
 	DefaultMaxIndexSize         = 8 << 20
-	DefaultIntakeMaxBody        = 1 << 20
-	DefaultIntakeBodyTimeout    = 10 * time.Second
-	DefaultIntakeConcurrency    = 8
+	DefaultIntakeMaxBody        = indexer.DefaultIntakeMaxBody
+	DefaultIntakeBodyTimeout    = indexer.DefaultIntakeBodyTimeout
+	DefaultIntakeConcurrency    = indexer.DefaultIntakeConcurrency
 )
 
 // IndexerConfig configures the indexing service's sources, caches and
