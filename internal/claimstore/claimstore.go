@@ -11,6 +11,11 @@ import (
 // ErrNotFound is returned for a claim that is not held.
 var ErrNotFound = errors.New("claim not found")
 
+// ErrUnavailable is returned when the store cannot take writes (a full
+// disk, an I/O error): the write was not made, and can be retried once
+// the operator has fixed the cause and restarted.
+var ErrUnavailable = errors.New("claim store unavailable")
+
 // Store keeps claims and the multihashes they are found by.
 type Store interface {
 	// Put stores claim data under its CID and indexes it under keys,

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -23,21 +24,46 @@ const (
 // Pebble is the embedded Store, kept in a directory.
 type Pebble struct {
 	db *pebble.DB
+	// broken is set when pebble hit an error it cannot go on from (a
+	// write to a full disk): its commit pipeline is stopped, so every
+	// later write fails at once until a restart. Reads go on.
+	broken atomic.Bool
 }
 
 var _ Store = (*Pebble)(nil)
 
 // OpenPebble opens (creating if needed) a store in dir.
 func OpenPebble(dir string) (*Pebble, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	return openPebble(dir, nil)
+}
+
+// openPebble opens a store on fs (nil: the OS's), which tests replace
+// with one that injects errors.
+func openPebble(dir string, fs vfs.FS) (*Pebble, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FS: fs})
 	if err != nil {
 		return nil, fmt.Errorf("open claim store %s: %w", dir, err)
 	}
 	return &Pebble{db: db}, nil
 }
 
-// Put implements Store.
-func (p *Pebble) Put(ctx context.Context, claim cid.Cid, data []byte, keys []multihash.Multihash) error {
+// Put implements Store. A write pebble cannot make (it reports that with
+// a fatal log, which quietLogger turns into a panic) returns
+// ErrUnavailable; the process goes on serving.
+func (p *Pebble) Put(ctx context.Context, claim cid.Cid, data []byte, keys []multihash.Multihash) (err error) {
+	if p.broken.Load() {
+		return fmt.Errorf("%w: an earlier write failed (is the disk full?); restart once fixed", ErrUnavailable)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			p.broken.Store(true)
+			err = fmt.Errorf("%w: %s", ErrUnavailable, string(f))
+		}
+	}()
 	b := p.db.NewBatch()
 	defer b.Close()
 	cb := claim.Bytes()
@@ -109,7 +135,16 @@ func (quietLogger) Infof(string, ...any) {}
 func (quietLogger) Errorf(format string, args ...any) {
 	slog.Error(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// Fatalf is how pebble reports an error it cannot go on from, a failed
+// commit among them (a full disk). Exiting would take the whole gateway
+// down with one write; it panics with pebbleFatal instead, which Put
+// turns into ErrUnavailable. (Pebble's other fatal calls are invariant
+// checks: a panic there ends the process as exiting would.)
 func (quietLogger) Fatalf(format string, args ...any) {
-	slog.Error(fmt.Sprintf("pebble: "+format, args...))
-	os.Exit(1)
+	msg := fmt.Sprintf("pebble: "+format, args...)
+	slog.Error(msg)
+	panic(pebbleFatal(msg))
 }
+
+type pebbleFatal string
