@@ -43,8 +43,8 @@ func claimsRequests(cids []string) []load.Request {
 // checkClaimsAnswers checks a sample of sc's requests against cargate
 // alone (there is no reference indexer): status 200, a CAR whose blocks
 // all match their CIDs, whose root block is among them and decodes as a
-// dag-cbor query result with at least one claim; and sc.Probe404, a
-// multihash no CAR holds, must answer 404.
+// dag-cbor query result with at least one claim; and sc.ProbeUnknown, a
+// multihash no CAR holds, must answer an empty result.
 func checkClaimsAnswers(ctx context.Context, sc scenario, base string, n int) (string, bool) {
 	c := load.NewClient(1)
 	c.Timeout = time.Minute
@@ -62,12 +62,20 @@ func checkClaimsAnswers(ctx context.Context, sc scenario, base string, n int) (s
 			return fmt.Sprintf("%s: %d-byte answer: %v", r.Path, len(body), err), false
 		}
 	}
-	status, _, err := get(ctx, c, base+sc.Probe404)
-	if err != nil || status != http.StatusNotFound {
-		return fmt.Sprintf("unknown multihash %s: status %d, err %v; want 404", sc.Probe404, status, err), false
+	// As Storacha's indexing service does, an unknown multihash answers
+	// 200 with a query result that lists no claims.
+	status, body, err := get(ctx, c, base+sc.ProbeUnknown)
+	if err != nil || status != http.StatusOK {
+		return fmt.Sprintf("unknown multihash %s: status %d, err %v; want 200", sc.ProbeUnknown, status, err), false
 	}
-	return fmt.Sprintf("valid query-result CARs (%d/%d), unknown → 404", len(sample), len(sample)), true
+	if err := validQueryResult(body); err == nil || err.Error() != errNoClaims.Error() {
+		return fmt.Sprintf("unknown multihash %s: %v; want an empty query result", sc.ProbeUnknown, err), false
+	}
+	return fmt.Sprintf("valid query-result CARs (%d/%d), unknown → empty result", len(sample), len(sample)), true
 }
+
+// errNoClaims: a well-formed query result that lists no claims.
+var errNoClaims = errors.New("result lists no claims")
 
 func get(ctx context.Context, c *http.Client, url string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -127,7 +135,7 @@ func validQueryResult(body []byte) error {
 		return fmt.Errorf("result has no claims: %w", err)
 	}
 	if claims.Length() < 1 {
-		return errors.New("result lists no claims")
+		return errNoClaims
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ const (
 	checkBody   checkMode = iota // status and body bytes must be identical
 	checkStatus                  // only the status (error bodies are free text)
 	checkLines                   // status, and the body's lines in any order
-	checkClaims                  // cargate only: each body a valid query-result CAR; an unknown multihash 404s
+	checkClaims                  // cargate only: each body a valid query-result CAR; an unknown multihash an empty one
 )
 
 // where says which server a row is measured on.
@@ -58,9 +58,9 @@ type scenario struct {
 	// Versus names the row whose cargate figure this cargate-only row is
 	// set against in the second table ("" when the runner measures the
 	// comparison itself, as for S7f), and VersusText says what that is.
-	Versus     string
-	VersusText string
-	Probe404   string // checkClaims: a path that must answer 404
+	Versus       string
+	VersusText   string
+	ProbeUnknown string // checkClaims: a path that must answer an empty result
 }
 
 // cargateOnly reports whether the row has no reference figure.
@@ -157,11 +157,11 @@ func buildScenarios(set *datagen.Set, p profile) []scenario {
 			Requests: paths("/ipfs/"+hamt+"/%s", set.HAMT.Names, nil), Expect: 200},
 		{ID: "S6", Title: "indexer lookups GET /claims?multihash= (the S2 blocks), warm", Unit: reqPerSec,
 			Conc: smallConc, On: onCargate, Group: "S6", Requests: claims,
-			Check: checkClaims, Expect: 200, Probe404: claimsPath(set.Unknown[0]),
+			Check: checkClaims, Expect: 200, ProbeUnknown: claimsPath(set.Unknown[0]),
 			Versus: "S2", VersusText: "S2: the same blocks by CID (?format=raw)"},
 		{ID: "S6f", Title: fmt.Sprintf("the same, cold: fresh process, %d multihashes once each", len(cold)), Unit: reqPerSec,
 			Conc: smallConc, On: onFresh, Group: "S6", Requests: cold,
-			Check: checkClaims, Expect: 200, Probe404: claimsPath(set.Unknown[0]),
+			Check: checkClaims, Expect: 200, ProbeUnknown: claimsPath(set.Unknown[0]),
 			Versus: "S2", VersusText: "S2: the same blocks by CID (?format=raw)"},
 		{ID: "S7", Title: "4 KiB files by path (S1) from an S3 blob store (versitygw)", Unit: reqPerSec, Conc: smallConc, On: onS3, Group: "S7",
 			Requests: paths("/ipfs/"+dir+"/%s", set.SmallDir.Names, nil), Expect: 200,
