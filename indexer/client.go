@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/multiformats/go-multibase"
+	"github.com/storacha/go-ucanto/did"
 )
 
 // ClientConfig tunes a Client.
@@ -31,6 +33,37 @@ type Client struct {
 	base    string
 	hc      *http.Client
 	timeout time.Duration
+	own     ownDID
+}
+
+// ownDID caches the remote indexer's DID, whose claims' spaces a gateway
+// trusts as the indexer itself does; a failed lookup is retried at most
+// every ownRetry.
+type ownDID struct {
+	mu    sync.Mutex
+	id    did.DID
+	tried time.Time
+}
+
+const ownRetry = 30 * time.Second
+
+// ownID returns the indexer's DID, did.Undef while it is not known.
+func (c *Client) ownID(ctx context.Context) did.DID {
+	c.own.mu.Lock()
+	if c.own.id != did.Undef || time.Since(c.own.tried) < ownRetry {
+		defer c.own.mu.Unlock()
+		return c.own.id
+	}
+	c.own.tried = time.Now() // one lookup at a time; others go on without
+	c.own.mu.Unlock()
+	id, err := c.ServiceDID(ctx)
+	if err != nil {
+		return did.Undef
+	}
+	c.own.mu.Lock()
+	c.own.id = id
+	c.own.mu.Unlock()
+	return id
 }
 
 // NewClient returns a client of the indexer at baseURL.
@@ -74,6 +107,10 @@ func (c *Client) Query(ctx context.Context, q Query) (*Result, error) {
 	}
 	if res.Empty() {
 		return nil, ErrNotFound
+	}
+	own := c.ownID(ctx)
+	for _, cl := range res.Claims {
+		judgeSpace(cl, own)
 	}
 	return res, nil
 }

@@ -581,3 +581,41 @@ func TestIntakeRevocationHook(t *testing.T) {
 		}
 	}
 }
+
+// TestClientJudgesSpaces: a gateway's Client trusts spaces as the
+// indexer does: the indexer's own claims, not a writer's bare claim.
+func TestClientJudgesSpaces(t *testing.T) {
+	e := newIntakeEnv(t, nil, indexer.IntakeConfig{})
+	agent, _ := signer.Generate()
+	space, _ := signer.Generate()
+	dlg, _ := indexer.Delegate(e.id, agent, indexer.WriteAbilities, time.Hour)
+	h := digestOf([]byte("client space"))
+	for _, issuer := range []principal.Signer{e.id, agent} {
+		loc, err := assert.Location.Delegate(issuer, e.id, issuer.DID().String(), assert.LocationCaveats{
+			Content: ctypes.FromHash(h), Location: []url.URL{{Scheme: "https", Host: "b.example", Path: "/" + issuer.DID().String()}}, Space: space.DID(),
+		}, delegation.WithNoExpiration())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := e.send(t, e.cacheInv(t, agent, loc, delegation.WithProof(delegation.FromDelegation(dlg)))); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	c, err := indexer.NewClient(e.srv.URL, indexer.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Query(context.Background(), indexer.Query{Hashes: []multihash.Multihash{h}, Type: indexer.QueryLocation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Claims) != 2 {
+		t.Fatalf("%d claims, want 2", len(res.Claims))
+	}
+	for _, cl := range res.Claims {
+		own := cl.Delegation.Issuer().DID() == e.id.DID()
+		if cl.SpaceTrusted != own {
+			t.Errorf("claim by %s: SpaceTrusted=%v, want %v", cl.Delegation.Issuer().DID(), cl.SpaceTrusted, own)
+		}
+	}
+}

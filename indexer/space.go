@@ -17,13 +17,17 @@ import (
 // among its proofs, a delegation from the space itself (a did:key) to the
 // claim's issuer, signed and in date now: the issuer then shows authority
 // for that space.
-func (s *Service) judgeSpace(c *Claim) {
+func (s *Service) judgeSpace(c *Claim) { judgeSpace(c, s.id.DID()) }
+
+// judgeSpace sets c.SpaceTrusted, own being the DID of the indexer whose
+// key's claims are trusted (did.Undef: none).
+func judgeSpace(c *Claim, own did.DID) {
 	c.SpaceTrusted = false
 	if c.Space == did.Undef {
 		return
 	}
 	issuer := c.Delegation.Issuer().DID()
-	if issuer == s.id.DID() {
+	if own != did.Undef && issuer == own {
 		c.SpaceTrusted = true
 		return
 	}
