@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/cargate/cargate/indexer"
@@ -105,7 +107,20 @@ func TestLegacySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range want.Claims {
+	// The legacy tables hold every claim of the DAG: the root's answer,
+	// and the location of each shard its index lists.
+	all := map[cid.Cid]*indexer.Claim{}
+	maps.Copy(all, want.Claims)
+	for _, idx := range want.Indexes {
+		for shard := range idx.View.Shards().Iterator() {
+			res, err := f.svc.Query(ctx, indexer.Query{Hashes: []multihash.Multihash{shard}, Type: indexer.QueryLocation})
+			if err != nil {
+				t.Fatal(err)
+			}
+			maps.Copy(all, res.Claims)
+		}
+	}
+	for _, c := range all {
 		putLegacy(t, db, table, bucket, c, time.Now().Add(time.Hour).Unix())
 	}
 	// An expired claim about other content is never returned.
@@ -142,6 +157,19 @@ func TestLegacySource(t *testing.T) {
 	for _, idx := range got.Indexes {
 		for shard, slices := range idx.View.Shards().Iterator() {
 			loc := locs[string(shard)]
+			if loc == nil {
+				// An answer carries the locations of the shards that hold
+				// the block asked about; the others are asked for by name.
+				res, err := second.Query(ctx, indexer.Query{Hashes: []multihash.Multihash{shard}, Type: indexer.QueryLocation})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range res.Claims {
+					if c.Kind == "assert/location" && bytes.Equal(c.Content, shard) {
+						loc = c
+					}
+				}
+			}
 			if loc == nil {
 				t.Fatalf("no location for shard %s", shard.B58String())
 			}

@@ -11,8 +11,8 @@ import (
 )
 
 var (
-	// ErrMismatch: the bytes do not hash to the multihash.
-	ErrMismatch = errors.New("bytes do not match their multihash")
+	// ErrMismatch: the bytes do not hash to the multihash (of a CID).
+	ErrMismatch = errors.New("bytes do not match the CID")
 	// ErrUnsupported: the multihash cannot be checked here.
 	ErrUnsupported = errors.New("unsupported multihash")
 )
