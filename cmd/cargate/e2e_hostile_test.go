@@ -304,3 +304,35 @@ func TestTerminatedImportStopsClean(t *testing.T) {
 		t.Errorf("SIGTERM left temporary files: %v", left)
 	}
 }
+
+// TestRangesAgainstTheBinary: the Range cases of issue 11 against the
+// binary (the package test checks every row against the file's bytes).
+func TestRangesAgainstTheBinary(t *testing.T) {
+	data := t.TempDir()
+	want := seeded(50000, 5)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(src, want, 0o600)
+	root := importRoots(t, data, src)[0]
+	srv := startServe(t, data)
+	url := srv.url + "/ipfs/" + root
+	cases := []struct {
+		rng     string
+		status  int
+		maxBody int
+	}{
+		{"bytes=0-3,999999-", 206, 4},                             // the satisfiable part alone
+		{"bytes=" + strings.Repeat("0-,", 15) + "0-", 206, 50000}, // once, not 16 times
+		{"bytes=-60000", 206, 50000},                              // a suffix clamps
+		{"bytes=-0", 416, 200},                                    // nothing asked
+		{"bytes=60000-", 416, 200},                                // nothing inside
+	}
+	for _, c := range cases {
+		resp, body := fetch(t, "GET", url, "Range", c.rng)
+		if resp.StatusCode != c.status || len(body) > c.maxBody {
+			t.Errorf("Range %.40s: %d with %d bytes, want %d with at most %d", c.rng, resp.StatusCode, len(body), c.status, c.maxBody)
+		}
+		if c.status == 206 && !bytes.Equal(body, want[:len(body)]) {
+			t.Errorf("Range %.40s: the bytes differ from the file's start", c.rng)
+		}
+	}
+}
