@@ -92,8 +92,11 @@ func (l locator) located(res *indexer.Result) *resolver.Located {
 		key := string(c.Content)
 		s, ok := out.Shards[key]
 		if !ok {
-			s = &resolver.Shard{Digest: c.Content, Space: spaceString(c)}
+			s = &resolver.Shard{Digest: c.Content}
 			out.Shards[key] = s
+		}
+		if s.Space == "" {
+			s.Space = spaceString(c)
 		}
 		var base int64
 		if c.Range != nil {
@@ -135,8 +138,11 @@ func (l locator) located(res *indexer.Result) *resolver.Located {
 	return out
 }
 
+// spaceString is the space a location claim bills: only one whose
+// authority was shown (the node's own claim, or a claim carrying the
+// space's delegation to its issuer); any other is billed to no space.
 func spaceString(c *indexer.Claim) string {
-	if c.Space.Defined() {
+	if c.Space.Defined() && c.SpaceTrusted {
 		return c.Space.String()
 	}
 	return ""
