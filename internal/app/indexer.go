@@ -114,6 +114,11 @@ func openClaimStore(ctx context.Context, cfg *config.Config) (claimstore.Store, 
 // the claim store and (optional) Redis.
 func indexerAPI(n *node) (*indexer.API, error) {
 	checks := []indexer.ReadyCheck{{Name: "claim store", Check: func(ctx context.Context) error {
+		if w, ok := n.claims.(interface{ Writable() error }); ok {
+			if err := w.Writable(); err != nil {
+				return err // a full disk: no claim can be taken
+			}
+		}
 		_, err := n.claims.Find(ctx, []byte{0x00, 0x00})
 		return err
 	}}}

@@ -51,8 +51,8 @@ func openPebble(dir string, fs vfs.FS) (*Pebble, error) {
 // a fatal log, which quietLogger turns into a panic) returns
 // ErrUnavailable; the process goes on serving.
 func (p *Pebble) Put(ctx context.Context, claim cid.Cid, data []byte, keys []multihash.Multihash) (err error) {
-	if p.broken.Load() {
-		return fmt.Errorf("%w: an earlier write failed (is the disk full?); restart once fixed", ErrUnavailable)
+	if err := p.Writable(); err != nil {
+		return err
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -78,6 +78,15 @@ func (p *Pebble) Put(ctx context.Context, claim cid.Cid, data []byte, keys []mul
 		}
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// Writable reports ErrUnavailable once a write has failed for good, so
+// readiness checks can say the store takes no claims.
+func (p *Pebble) Writable() error {
+	if p.broken.Load() {
+		return fmt.Errorf("%w: a write failed (is the disk full?); restart once fixed", ErrUnavailable)
+	}
+	return nil
 }
 
 // Find implements Store.

@@ -49,6 +49,9 @@ func TestFullDiskIsUnavailableNotExit(t *testing.T) {
 			t.Fatalf("put %d on a full disk: %v, want ErrUnavailable", i, err)
 		}
 	}
+	if err := s.Writable(); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Writable after the failure: %v, want ErrUnavailable (readiness must say so)", err)
+	}
 	got, err := s.Find(ctx, key)
 	if err != nil || len(got) != 1 || !got[0].Equals(before) {
 		t.Errorf("find after the failure: %v %v", got, err)
