@@ -5,7 +5,7 @@ DATA    ?= ./cargate-data
 LISTEN  ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test test-unit vet bench bench-quick services services-stop clean conformance
+.PHONY: build run test test-unit vet fuzz bench bench-quick services services-stop clean conformance
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cargate
@@ -33,6 +33,20 @@ test: vet
 	@set -e; eval "$$(scripts/services.sh env)"; \
 	trap 'scripts/services.sh stop' EXIT; \
 	CARGATE_TEST_BIN=$(CURDIR)/bin/cargate-test $(GO) test -race -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s FUZZ_TARGETS="$(FUZZ_QUICK)"
+
+# Fuzz targets: package:function. Every target's committed corpus also runs
+# as plain tests in go test. make test fuzzes the intake's briefly;
+# FuzzPositions waits out retry timeouts on some inputs, which the fuzzer
+# takes for hangs on a loaded machine, so it runs here only (make fuzz).
+FUZZ_QUICK   := indexer:FuzzIntakeMessage indexer:FuzzIndexBlob
+FUZZ_TARGETS ?= $(FUZZ_QUICK) resolver:FuzzPositions
+FUZZTIME     ?= 30s
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/; \
+	done
 
 # Unit tests only: no services (service-backed tests skip outside CI).
 test-unit:
