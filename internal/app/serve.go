@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/pprof"
 	"os"
 	"strings"
@@ -101,32 +102,15 @@ func opsHandler(n *node, ready http.HandlerFunc) http.Handler {
 // operations listener.
 func readyOnly(detailed http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		hw := &statusOnly{header: http.Header{}}
-		detailed(hw, r)
+		rec := httptest.NewRecorder() // a readiness report is small and rare
+		detailed(rec, r)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if hw.code != 0 && hw.code != http.StatusOK {
+		if rec.Code != http.StatusOK {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	}
-}
-
-// statusOnly keeps a response's status and drops the rest.
-type statusOnly struct {
-	header http.Header
-	code   int
-}
-
-func (s *statusOnly) Header() http.Header { return s.header }
-func (s *statusOnly) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-}
-func (s *statusOnly) Write(b []byte) (int, error) {
-	s.WriteHeader(http.StatusOK)
-	return len(b), nil
 }
 
 // redactedCmdline is pprof's cmdline with secret flag values masked: the
