@@ -28,6 +28,8 @@ type Config struct {
 	NameSystem namesys.NameSystem
 	// Records answers ?format=ipns-record (with NameSystem).
 	Records routing.ValueStore
+	// Denylist, when set, refuses content with 410 Gone.
+	Denylist Denylist
 }
 
 // Defaults for Config.
@@ -84,7 +86,11 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 		MaxRequestDuration:   cfg.MaxRequestDuration,
 		MetricsRegistry:      reg,
 	}
-	handler := boxogw.NewHandler(conf, backend)
+	var served boxogw.IPFSBackend = backend
+	if cfg.Denylist != nil {
+		served = denyBackend{IPFSBackend: backend, list: cfg.Denylist}
+	}
+	handler := boxogw.NewHandler(conf, served)
 	mux := http.NewServeMux()
 	mux.Handle("/ipfs/", withCIDCheck(handler))
 	if names {
@@ -98,7 +104,11 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	if err != nil {
 		return nil, err
 	}
-	h := responses.wrap(withStreamAbort(withRangesPerRFC(boxogw.NewHostnameHandler(conf, backend, mux)), log))
+	h := responses.wrap(withStreamAbort(withRangesPerRFC(boxogw.NewHostnameHandler(conf, served, mux)), log))
+	if cfg.Denylist != nil {
+		// Outside the response cache: a kept answer is refused too.
+		h = withDenylist(cfg.Denylist, h)
+	}
 	return WithCORS(h), nil
 }
 

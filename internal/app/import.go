@@ -73,7 +73,11 @@ func newImporter(ctx context.Context, cfg *config.Config, log *slog.Logger) (*im
 	} else if files > 0 {
 		log.Info("removed files of imports that did not finish", "dir", tmp, "files", files, "bytes", freed)
 	}
-	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp}
+	refuse, err := importRefusal(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	icfg := importer.Config{ShardSize: cfg.ShardSize, TempDir: tmp, Refuse: refuse}
 	if cfg.Space != "" {
 		var err error
 		if icfg.Space, err = did.Parse(cfg.Space); err != nil {

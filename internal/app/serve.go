@@ -43,7 +43,12 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
+	deny, err := openDenylist(ctx, cfg, n.reg, n.log)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
+		Denylist:         deny,
 		SubdomainHosts:   splitList(cfg.SubdomainHosts),
 		RetrievalTimeout: cfg.RetrievalTimeout,
 		NameSystem:       ns.NameSystem,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/storacha/go-ucanto/did"
 
+	"github.com/cargate/cargate/denylist"
 	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/internal/importer"
 )
@@ -80,6 +81,11 @@ type Config struct {
 	Egress EgressConfig
 	// Names configures IPNS and DNSLink resolution.
 	Names NamesConfig
+	// Denylist (comma-separated) are bad-bits list files of content the
+	// gateway answers 410 Gone for and import refuses.
+	Denylist string
+	// DenylistPoll is how often the list files are checked for changes.
+	DenylistPoll time.Duration
 	// Server bounds what clients can hold of every HTTP listener.
 	Server ServerConfig
 }
@@ -127,6 +133,10 @@ func (c *Config) Flags(fs *flag.FlagSet, names ...string) {
 			fs.StringVar(&c.LogFormat, n, DefaultLogFormat, "auto (text on a terminal, else JSON), text or json")
 		case "log-level":
 			fs.StringVar(&c.LogLevel, n, DefaultLogLevel, "debug, info, warn or error")
+		case "denylist":
+			fs.StringVar(&c.Denylist, n, "", "comma-separated denylist files (bad-bits format: //sha256 lines, CIDs, /ipfs/ paths): refused content answers 410 Gone, and is not imported")
+		case "denylist-poll":
+			fs.DurationVar(&c.DenylistPoll, n, denylist.DefaultPoll, "how often the denylist files are checked for changes and reloaded")
 		default:
 			panic("config: unknown flag " + n)
 		}
@@ -178,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DIDWeb != "" && !strings.HasPrefix(c.DIDWeb, "did:web:") {
 		errs = append(errs, fmt.Errorf("--did-web %q must start with did:web:", c.DIDWeb))
+	}
+	if c.DenylistPoll < 0 {
+		errs = append(errs, errors.New("--denylist-poll must not be negative"))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":

@@ -46,6 +46,9 @@ type Config struct {
 	// Space, when defined, is named in every location claim: the space the
 	// content is stored for, which egress accounting bills.
 	Space did.DID
+	// Refuse, when set, is asked about each root before anything is
+	// stored; an error stops the import with nothing kept.
+	Refuse func(root cid.Cid) error
 }
 
 // DefaultShardSize is 128 MiB.
@@ -87,6 +90,9 @@ func (im *Importer) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, erro
 		// Each root gets an index of every block: the work grows with
 		// roots × blocks.
 		return nil, fmt.Errorf("%w: CAR has %d roots; at most %d are accepted (split it)", ErrBadInput, len(br.Roots), MaxRoots)
+	}
+	if err := im.refuse(br.Roots); err != nil {
+		return nil, err
 	}
 	sw, err := newShardWriter(im.cfg.TempDir, im.cfg.ShardSize, br.Roots)
 	if err != nil {
@@ -163,9 +169,25 @@ func verifyBlock(c cid.Cid, data []byte) error {
 	return verify.Block(c.Hash(), data)
 }
 
+// refuse asks Config.Refuse about each root.
+func (im *Importer) refuse(roots []cid.Cid) error {
+	if im.cfg.Refuse == nil {
+		return nil
+	}
+	for _, r := range roots {
+		if err := im.cfg.Refuse(r); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+	}
+	return nil
+}
+
 // commit stores the shards and the index of each root, then publishes the
 // location and index claims. Blobs are durable before claims name them.
 func (im *Importer) commit(ctx context.Context, sw *shardWriter, roots []cid.Cid) error {
+	if err := im.refuse(roots); err != nil {
+		return err
+	}
 	shards, err := sw.close()
 	if err != nil {
 		return err

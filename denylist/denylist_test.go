@@ -1,0 +1,186 @@
+package denylist
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func testCID(t *testing.T, data string) cid.Cid {
+	t.Helper()
+	h, err := multihash.Sum([]byte(data), multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cid.NewCidV1(cid.DagProtobuf, h)
+}
+
+// badbits is the entry the published list carries for s: the hex sha256
+// of the string, computed here independently of the package.
+func badbits(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "//" + hex.EncodeToString(h[:])
+}
+
+func TestParseAndMatch(t *testing.T) {
+	root := testCID(t, "root")
+	dir := testCID(t, "dir")
+	plain := testCID(t, "plain")
+	v0 := cid.NewCidV0(testCID(t, "v0").Hash())
+	other := testCID(t, "other")
+	list := strings.Join([]string{
+		"# a comment",
+		"",
+		badbits(root.String() + "/"),
+		badbits(dir.String() + "/secret/file.txt"),
+		plain.String(),
+		"/ipfs/" + v0.String(),
+		"//nothex" + strings.Repeat("z", 56),
+		"//abcd",
+		"not a cid",
+		"!" + other.String(),
+	}, "\n")
+	var bad []int
+	s, err := Parse(strings.NewReader(list), func(line int, _ string, _ error) { bad = append(bad, line) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 4 || s.Malformed() != 4 {
+		t.Fatalf("entries %d malformed %d, want 4 and 4", s.Len(), s.Malformed())
+	}
+	if len(bad) != 4 || bad[0] != 7 {
+		t.Fatalf("bad lines reported %v, want 7..10", bad)
+	}
+	v0asV1 := cid.NewCidV1(cid.DagProtobuf, v0.Hash())
+	for _, tc := range []struct {
+		p    string
+		want bool
+	}{
+		{"/ipfs/" + root.String(), true},
+		{"/ipfs/" + root.String() + "/any/path", true},
+		{root.String() + "/", true},
+		{"/ipfs/" + cid.NewCidV0(root.Hash()).String(), true}, // v0 form of a v1-listed root
+		{"/ipfs/" + dir.String(), false},
+		{"/ipfs/" + dir.String() + "/secret", false},
+		{"/ipfs/" + dir.String() + "/secret/file.txt", true},
+		{"/ipfs/" + dir.String() + "//secret/file.txt/", true},
+		{"/ipfs/" + dir.String() + "/secret/file.txt/below", true},
+		{"/ipfs/" + dir.String() + "/secret/other.txt", false},
+		{"/ipfs/" + plain.String() + "/x", true},
+		{"/ipfs/" + v0asV1.String(), true},
+		{"/ipfs/" + other.String(), false},
+		{"/ipfs/not-a-cid", false},
+	} {
+		if got := s.Denies(tc.p); got != tc.want {
+			t.Errorf("Denies(%q) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if !s.DeniesCID(root) || s.DeniesCID(dir) {
+		t.Fatal("DeniesCID: want root refused, dir (only a path under it listed) not")
+	}
+}
+
+func TestHeaderSkipped(t *testing.T) {
+	c := testCID(t, "x")
+	list := "version: 1\nname: test\ndescription: a list\n---\n" + badbits(c.String()+"/") + "\n"
+	s, err := Parse(strings.NewReader(list), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 1 || s.Malformed() != 0 || !s.DeniesCID(c) {
+		t.Fatalf("entries %d malformed %d denied %v", s.Len(), s.Malformed(), s.DeniesCID(c))
+	}
+}
+
+func TestLongLineFails(t *testing.T) {
+	if _, err := Parse(strings.NewReader(strings.Repeat("a", MaxLineBytes+1)), nil); err == nil {
+		t.Fatal("a line over the bound was accepted")
+	}
+}
+
+func TestListReloads(t *testing.T) {
+	a, b := testCID(t, "a"), testCID(t, "b")
+	f := filepath.Join(t.TempDir(), "deny")
+	if err := os.WriteFile(f, []byte(badbits(a.String()+"/")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	l, err := Open([]string{f}, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Denied("test", "/ipfs/"+a.String()) || l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatal("initial list not applied")
+	}
+	if got := value(t, l.refusals.WithLabelValues("test")); got != 1 {
+		t.Fatalf("refusals %v, want 1", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx, 10*time.Millisecond)
+	body := badbits(a.String()+"/") + "\n" + b.String() + "\nbroken line\n"
+	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return l.Len() == 2 })
+	if !l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatal("reloaded entry not applied")
+	}
+	if got := value(t, l.entries); got != 2 {
+		t.Fatalf("entries gauge %v, want 2", got)
+	}
+	if got := value(t, l.malformed); got != 1 {
+		t.Fatalf("malformed gauge %v, want 1", got)
+	}
+	// A list that disappears leaves the last one in force.
+	if err := os.Remove(f); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatal("a missing file opened the list up")
+	}
+}
+
+func TestOpenMissingFails(t *testing.T) {
+	_, err := Open([]string{filepath.Join(t.TempDir(), "nope")}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("a missing list file was accepted at start")
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// value reads a gauge or counter (testutil would add modules to go.mod).
+func value(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if pb.Gauge != nil {
+		return pb.GetGauge().GetValue()
+	}
+	return pb.GetCounter().GetValue()
+}
