@@ -89,15 +89,28 @@ func TestDenylist(t *testing.T) {
 	}
 
 	s.stop(t)
-	// Import refuses a denied root, keeping nothing.
+	// Import refuses a denied root, keeping nothing. The content is new to
+	// data (its CID is learnt from an import elsewhere), so a file count
+	// that does not move means nothing of it was written.
+	fresh := filepath.Join(t.TempDir(), "fresh.txt")
+	os.WriteFile(fresh, []byte("never stored here"), 0o644)
+	freshRoot := importRoots(t, t.TempDir(), fresh)[0]
+	if err := os.WriteFile(list, []byte(body+badbitsLine(t, freshRoot, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	blobs := filepath.Join(data, "blobs")
 	before := countFiles(t, blobs)
-	out, err := cargate(t, "import", "--data-dir", data, "--quiet", "--denylist", list, other)
+	out, err := cargate(t, "import", "--data-dir", data, "--quiet", "--denylist", list, fresh)
 	if err == nil || !strings.Contains(err.Error(), "denylist") {
 		t.Fatalf("import of a denied root: out %q err %v", out, err)
 	}
 	if after := countFiles(t, blobs); after != before {
 		t.Fatalf("refused import stored files: %d before, %d after", before, after)
+	}
+	// The same import without the entry stores it: the count can move.
+	importRoots(t, data, fresh)
+	if after := countFiles(t, blobs); after == before {
+		t.Fatalf("an accepted import stored no file (%d): the check above proves nothing", after)
 	}
 }
 
