@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cargate/cargate/internal/billing"
 	"github.com/cargate/cargate/internal/egress"
 )
 
@@ -49,10 +50,10 @@ func TestCachedResponsesBilledToTheirSpace(t *testing.T) {
 	}
 	ctx := context.Background()
 	totals := filepath.Join(dir, "totals")
-	if err := egress.RunConsume(ctx, egress.ConsumeConfig{SpoolDir: spool, TotalsDir: totals, Once: true, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if err := billing.RunConsume(ctx, billing.ConsumeConfig{SpoolDir: spool, TotalsDir: totals, Once: true, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := egress.ReadTotals(ctx, egress.ReportConfig{TotalsDir: totals})
+	got, err := billing.ReadTotals(ctx, billing.ReportConfig{TotalsDir: totals})
 	if err != nil {
 		t.Fatal(err)
 	}

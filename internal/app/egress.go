@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cargate/cargate/internal/billing"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/egress"
 )
@@ -67,14 +68,14 @@ func sqsConfig(cfg *config.Config) egress.SQSConfig {
 	}
 }
 
-func dynamoConfig(cfg *config.Config) egress.DynamoDBConfig {
-	return egress.DynamoDBConfig{Table: cfg.Egress.DynamoDBTable, Endpoint: cfg.Egress.DynamoDBEndpoint}
+func dynamoConfig(cfg *config.Config) billing.DynamoDBConfig {
+	return billing.DynamoDBConfig{Table: cfg.Egress.DynamoDBTable, Endpoint: cfg.Egress.DynamoDBEndpoint}
 }
 
 // ConsumeEgress runs `cargate egress consume`: it totals events from SQS
 // (when a queue is configured) or from the local spool.
 func ConsumeEgress(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	cc := egress.ConsumeConfig{
+	cc := billing.ConsumeConfig{
 		TotalsDir: cfg.Egress.TotalsDir(cfg.DataDir),
 		DynamoDB:  dynamoConfig(cfg),
 		Once:      cfg.Egress.Once,
@@ -85,12 +86,12 @@ func ConsumeEgress(ctx context.Context, cfg *config.Config, log *slog.Logger) er
 	} else {
 		cc.SpoolDir = cfg.Egress.SpoolDir(cfg.DataDir)
 	}
-	return egress.RunConsume(ctx, cc)
+	return billing.RunConsume(ctx, cc)
 }
 
 // ReportEgress runs `cargate egress report`.
 func ReportEgress(ctx context.Context, cfg *config.Config, w io.Writer) error {
-	rc := egress.ReportConfig{
+	rc := billing.ReportConfig{
 		TotalsDir: cfg.Egress.TotalsDir(cfg.DataDir),
 		DynamoDB:  dynamoConfig(cfg),
 		Space:     cfg.Egress.Space,
@@ -106,5 +107,5 @@ func ReportEgress(ctx context.Context, cfg *config.Config, w io.Writer) error {
 			return err
 		}
 	}
-	return egress.RunReport(ctx, w, rc)
+	return billing.RunReport(ctx, w, rc)
 }

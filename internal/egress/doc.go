@@ -1,8 +1,10 @@
-// Package egress accounts for the bytes the gateway serves: one Event per
-// response of content (/ipfs/, /ipns/, DNSLink sites), written to a durable local spool on the request path,
-// shipped to a queue in the background, and summed per space per UTC day by
-// a consumer. Delivery is at least once everywhere; exactly-once totals come
-// from de-duplicating by event id where the totals are written.
+// Package egress is the producer side of egress accounting: one Event per
+// response of content (/ipfs/, /ipns/, DNSLink sites), written to a durable
+// local spool on the request path and shipped to a queue in the background.
+// Package billing (cargate egress consume / report) reads them back, through
+// SpoolReader or SQSQueue.Receive, and sums them per space per UTC day.
+// Delivery is at least once everywhere; exactly-once totals come from
+// de-duplicating by event id where billing writes the totals.
 //
 // # Usage
 //
@@ -21,10 +23,15 @@
 // egress.Context(ctx, w) (the gateway's stream guard makes it). A cache that
 // answers without the resolver calls egress.NoteWriterSpace(w, spaceDID).
 //
-// Consuming and reporting (cargate egress consume / report):
+// For the billing side (package billing), the shared reading API:
 //
-//	err := egress.RunConsume(ctx, egress.ConsumeConfig{SpoolDir: dir, TotalsDir: totals, Once: true})
-//	err = egress.RunReport(ctx, os.Stdout, egress.ReportConfig{TotalsDir: totals, Space: did})
+//	r, err := egress.OpenSpoolReader(dir, logger) // the spool as the queue
+//	recs, err := r.Next(500)
+//	ev, deadBody, err := egress.DecodeRecord(recs[0]) // err wraps ErrMalformed
+//	err = r.Commit()
+//	msgs, err := q.Receive(ctx, waitSeconds) // or SQS
+//	ev, err = egress.DecodeMessage([]byte(msgs[0].Body))
+//	err = q.Delete(ctx, msgs)
 //
 // # Durability
 //
@@ -50,17 +57,17 @@
 // # Errors
 //
 // ErrSpoolFull: an event was dropped because the spool is full.
-// ErrMalformed: a message cannot be counted; the consumer dead-letters it.
+// ErrMalformed: a record or message cannot be counted (DecodeRecord,
+// DecodeMessage, Event.Check); billing's consumer dead-letters it.
 // ErrRejected: a Queue refuses a message for good; the shipper writes it to
 // its dead-letter file instead of retrying forever.
 // Config Validate methods return errors that say which field to change.
 //
 // # Metrics
 //
-// All under cargate_egress_: events_produced_total, events_spooled_total,
-// events_dropped_total, spool_write_errors_total, events_shipped_total,
-// ship_failures_total, events_rejected_total, spool_bytes, spool_events
-// (producer and shipper); events_consumed_total, events_duplicate_total,
-// messages_dead_lettered_total, consume_errors_total, consumer_lag_seconds
-// (consumer).
+// All under cargate_egress_ (producer and shipper): events_produced_total,
+// events_spooled_total, events_dropped_total, events_shed_total,
+// spool_write_errors_total, events_shipped_total, ship_failures_total,
+// events_rejected_total, spool_bytes, spool_events. The consumer's are
+// package billing's.
 package egress

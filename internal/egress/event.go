@@ -60,8 +60,8 @@ var ErrMalformed = errors.New("egress: malformed event")
 // maxIDLen bounds IDs so they fit SQS's 128-character deduplication id.
 const maxIDLen = 128
 
-// check reports why e cannot be counted, wrapping ErrMalformed.
-func (e *Event) check() error {
+// Check reports why e cannot be counted, wrapping ErrMalformed.
+func (e *Event) Check() error {
 	bad := func(why string) error { return fmt.Errorf("%w: %s", ErrMalformed, why) }
 	switch {
 	case e.Version != EventVersion:
@@ -82,8 +82,8 @@ func (e *Event) check() error {
 	return nil
 }
 
-// day is the UTC day an event is totalled under.
-func (e *Event) day() string { return e.ServedAt.UTC().Format(dayLayout) }
+// Day is the UTC day (YYYY-MM-DD) an event is totalled under.
+func (e *Event) Day() string { return e.ServedAt.UTC().Format(dayLayout) }
 
 const dayLayout = "2006-01-02"
 

@@ -79,7 +79,7 @@ func producerID(instance []byte, seq uint64) string {
 }
 
 // decodeRecord decodes a spool record of either form. Errors wrap
-// ErrMalformed; the event is not checked (see Event.check).
+// ErrMalformed; the event is not checked (see Event.Check).
 func decodeRecord(p []byte) (Event, error) {
 	var ev Event
 	if len(p) > 0 && p[0] == '{' {

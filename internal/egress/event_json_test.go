@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -81,11 +82,11 @@ func TestProducerAssignsUniqueIDs(t *testing.T) {
 		}
 		p.Close()
 		for _, rec := range readAll(t, dir) {
-			d := parseRecord(rec.payload)
-			if d.bad != nil || len(d.ev.ID) != 26 || seen[d.ev.ID] {
-				t.Fatalf("record %+v: %v (id seen before: %v)", d.ev, d.bad, seen[d.ev.ID])
+			ev, _, err := DecodeRecord(rec.payload)
+			if err != nil || len(ev.ID) != 26 || seen[ev.ID] {
+				t.Fatalf("record %+v: %v (id seen before: %v)", ev, err, seen[ev.ID])
 			}
-			seen[d.ev.ID] = true
+			seen[ev.ID] = true
 		}
 	}
 	if len(seen) != 1000 {
@@ -99,5 +100,32 @@ func TestProducerAssignsUniqueIDs(t *testing.T) {
 		if _, err := decodeRecord(rec[:cut]); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("auto-id record cut to %d bytes: %v", cut, err)
 		}
+	}
+}
+
+// TestDecodeRecordMalformed: records that are not countable events decode
+// to an ErrMalformed and a body readable in a dead-letter line.
+func TestDecodeRecordMalformed(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := openTestProducer(t, dir, nil)
+	_ = p.w.append([]byte(`{"v":1,"id":"","bytes":-1}`)) // a record, not a valid event
+	_ = p.w.append([]byte(`not json`))
+	_ = p.Record(testEvent(1, "did:key:a", 5))
+	p.Close()
+	recs := readAll(t, dir)
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for i, want := range []string{`"bytes":-1`, `not json`} {
+		_, body, err := DecodeRecord(recs[i].payload)
+		if !errors.Is(err, ErrMalformed) || !bytes.Contains(body, []byte(want)) {
+			t.Errorf("record %d: err %v, dead-letter body %q (want it to contain %q)", i, err, body, want)
+		}
+	}
+	if ev, body, err := DecodeRecord(recs[2].payload); err != nil || body != nil || ev.Bytes != 5 {
+		t.Errorf("valid record: %+v %q %v", ev, body, err)
+	}
+	if _, err := DecodeMessage([]byte(`{"v":1,"id":"x"}`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("message without servedAt: %v", err)
 	}
 }

@@ -20,11 +20,11 @@ func spooled(t *testing.T, dir string) []Event {
 	t.Helper()
 	var out []Event
 	for _, rec := range readAll(t, dir) {
-		d := parseRecord(rec.payload)
-		if d.bad != nil {
-			t.Fatalf("bad spooled event: %v", d.bad)
+		ev, _, err := DecodeRecord(rec.payload)
+		if err != nil {
+			t.Fatalf("bad spooled event: %v", err)
 		}
-		out = append(out, d.ev)
+		out = append(out, ev)
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func NewSQSQueue(ctx context.Context, cfg SQSConfig, log *slog.Logger) (*SQSQueu
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg, err := loadAWSConfig(ctx, cfg.Region, defaultSQSAWSRegion)
+	awsCfg, err := LoadAWSConfig(ctx, cfg.Region, defaultSQSAWSRegion)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,10 @@ func NewSQSQueue(ctx context.Context, cfg SQSConfig, log *slog.Logger) (*SQSQueu
 	return &SQSQueue{c: c, cfg: cfg, log: log, unknown: rateLimiter{every: rateLogEvery}}, nil
 }
 
-func loadAWSConfig(ctx context.Context, region, fallback string) (aws.Config, error) {
+// LoadAWSConfig loads the SDK's configuration (credentials, AWS_REGION),
+// overriding the region with region when set, else falling back to fallback.
+// The billing side uses it for DynamoDB so both sides resolve AWS alike.
+func LoadAWSConfig(ctx context.Context, region, fallback string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
@@ -142,30 +145,31 @@ func (q *SQSQueue) group(m Message) string {
 	return m.ID
 }
 
-// sqsDelivery is a received message; handle is its receipt handle.
-type sqsDelivery struct {
-	body   string
+// ReceivedMessage is a message returned by Receive, to be passed to Delete
+// once handled; handle is its receipt handle.
+type ReceivedMessage struct {
+	Body   string // the message body, as sent (an Event as JSON)
 	handle string
 }
 
-// receive long-polls for up to 10 messages.
-func (q *SQSQueue) receive(ctx context.Context, waitSeconds int32) ([]sqsDelivery, error) {
+// Receive long-polls for up to 10 messages.
+func (q *SQSQueue) Receive(ctx context.Context, waitSeconds int32) ([]ReceivedMessage, error) {
 	out, err := q.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(q.cfg.QueueURL), MaxNumberOfMessages: sqsBatchMax, WaitTimeSeconds: waitSeconds,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("egress: sqs ReceiveMessage: %w", err)
 	}
-	ds := make([]sqsDelivery, len(out.Messages))
+	ds := make([]ReceivedMessage, len(out.Messages))
 	for i, m := range out.Messages {
-		ds[i] = sqsDelivery{body: aws.ToString(m.Body), handle: aws.ToString(m.ReceiptHandle)}
+		ds[i] = ReceivedMessage{Body: aws.ToString(m.Body), handle: aws.ToString(m.ReceiptHandle)}
 	}
 	return ds, nil
 }
 
-// delete removes handled messages. A message whose delete is lost comes back
+// Delete removes handled messages. A message whose delete is lost comes back
 // after its visibility timeout and is then dropped as a duplicate.
-func (q *SQSQueue) delete(ctx context.Context, ds []sqsDelivery) error {
+func (q *SQSQueue) Delete(ctx context.Context, ds []ReceivedMessage) error {
 	for start := 0; start < len(ds); start += sqsBatchMax {
 		chunk := ds[start:min(start+sqsBatchMax, len(ds))]
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
@@ -185,8 +189,9 @@ func (q *SQSQueue) delete(ctx context.Context, ds []sqsDelivery) error {
 	return nil
 }
 
-// sendDeadLetter puts body on the dead-letter queue.
-func (q *SQSQueue) sendDeadLetter(ctx context.Context, body, reason string) error {
+// SendDeadLetter puts body on the dead-letter queue (SQSConfig.DeadLetterQueueURL,
+// which must be set), with reason as a message attribute.
+func (q *SQSQueue) SendDeadLetter(ctx context.Context, body, reason string) error {
 	in := &sqs.SendMessageInput{QueueUrl: aws.String(q.cfg.DeadLetterQueueURL), MessageBody: aws.String(body),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			"reason": {DataType: aws.String("String"), StringValue: aws.String(reason)},

@@ -75,7 +75,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			s.p.w.refreshTotal()
 		}
 		if len(recs) == 0 {
-			sleep(ctx, s.cfg.IdleWait)
+			Sleep(ctx, s.cfg.IdleWait)
 		}
 	}
 	return nil
@@ -124,7 +124,7 @@ func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err er
 		s.p.m.shipFailed.Add(float64(len(retry)))
 		s.log.Warn("egress: queue send failed; retrying", "events", len(retry), "retry_in", delay, "err", firstErr(sendErr, errs))
 		todo = retry
-		if !sleep(ctx, delay) {
+		if !Sleep(ctx, delay) {
 			return rejected, ctx.Err()
 		}
 		delay = min(s.cfg.RetryMax, delay*2)
@@ -147,7 +147,7 @@ func firstErr(err error, errs []error) error {
 func (s *Shipper) deadLetter(body []byte, reason string) {
 	s.p.m.rejected.Inc()
 	s.log.Error("egress: event rejected for good; written to dead-letter file", "file", s.cfg.DeadLetterFile, "reason", reason)
-	if err := appendDeadLetter(s.cfg.DeadLetterFile, body, reason); err != nil {
+	if err := AppendDeadLetter(s.cfg.DeadLetterFile, body, reason); err != nil {
 		s.log.Error("egress: dead-letter write failed; event lost", "file", s.cfg.DeadLetterFile, "err", err)
 	}
 }
@@ -159,9 +159,9 @@ type deadLetterLine struct {
 	Body   string    `json:"body"`
 }
 
-// appendDeadLetter appends a JSON line and fsyncs, so a message is never
+// AppendDeadLetter appends a JSON line and fsyncs, so a message is never
 // deleted from its source before its dead-letter copy is durable.
-func appendDeadLetter(path string, body []byte, reason string) error {
+func AppendDeadLetter(path string, body []byte, reason string) error {
 	line, err := json.Marshal(deadLetterLine{At: time.Now().UTC(), Reason: reason, Body: string(body)})
 	if err != nil {
 		return err
@@ -177,8 +177,9 @@ func appendDeadLetter(path string, body []byte, reason string) error {
 	return errors.Join(err, f.Close())
 }
 
-// sleep waits d with ±20% jitter; it returns false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d with ±20% jitter; it returns false if ctx ended first.
+// It is the backoff wait of the shipper and of the billing consumer.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d > 0 {
 		d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	}

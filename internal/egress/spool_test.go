@@ -77,9 +77,9 @@ func TestSpoolRoundTripAcrossSegments(t *testing.T) {
 		t.Fatalf("read %d records, want %d", len(recs), n)
 	}
 	for i, rec := range recs {
-		d := parseRecord(rec.payload)
-		if d.bad != nil || d.ev.ID != fmt.Sprintf("ev-%06d", i) || d.ev.Bytes != int64(i) {
-			t.Fatalf("record %d: %+v %v", i, d.ev, d.bad)
+		ev, _, err := DecodeRecord(rec.payload)
+		if err != nil || ev.ID != fmt.Sprintf("ev-%06d", i) || ev.Bytes != int64(i) {
+			t.Fatalf("record %d: %+v %v", i, ev, err)
 		}
 	}
 }
@@ -156,8 +156,8 @@ func TestSpoolTornRecordSkipped(t *testing.T) {
 				t.Fatalf("got %d records, want %d", len(recs), tc.want+1)
 			}
 			for _, rec := range recs {
-				if d := parseRecord(rec.payload); d.bad != nil {
-					t.Fatalf("mis-parsed record: %v", d.bad)
+				if _, _, err := DecodeRecord(rec.payload); err != nil {
+					t.Fatalf("mis-parsed record: %v", err)
 				}
 			}
 			if tc.want < 10 && !bytes.Contains(logged.Bytes(), []byte("torn")) {

@@ -1,4 +1,4 @@
-package egress
+package billing
 
 import (
 	"context"

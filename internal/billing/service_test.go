@@ -1,4 +1,4 @@
-package egress
+package billing
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // serviceEndpoint returns the endpoint in env, skipping the test when it is
@@ -29,7 +32,7 @@ func serviceEndpoint(t *testing.T, env string) string {
 
 func testSQSClient(t *testing.T, endpoint string) *sqs.Client {
 	t.Helper()
-	cfg, err := loadAWSConfig(context.Background(), "", defaultSQSAWSRegion)
+	cfg, err := egress.LoadAWSConfig(context.Background(), "", "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +42,7 @@ func testSQSClient(t *testing.T, endpoint string) *sqs.Client {
 // createQueue makes a fresh queue (FIFO when fifo) and returns its URL.
 func createQueue(t *testing.T, c *sqs.Client, fifo bool) string {
 	t.Helper()
-	name := "egress-" + strings.ToLower(NewID(time.Now()))
+	name := "egress-" + strings.ToLower(egress.NewID(time.Now()))
 	in := &sqs.CreateQueueInput{QueueName: aws.String(name)}
 	if fifo {
 		in.QueueName = aws.String(name + ".fifo")
@@ -56,7 +59,7 @@ func createQueue(t *testing.T, c *sqs.Client, fifo bool) string {
 
 // produce records n events spread over spaces did:key:s0..s(spaces-1), each
 // of i+1 bytes, and returns the expected totals per space.
-func produce(t *testing.T, p *Producer, from, n, spaces int) map[string]int64 {
+func produce(t *testing.T, p *egress.Producer, from, n, spaces int) map[string]int64 {
 	t.Helper()
 	want := map[string]int64{}
 	for i := from; i < from+n; i++ {
@@ -70,9 +73,9 @@ func produce(t *testing.T, p *Producer, from, n, spaces int) map[string]int64 {
 }
 
 // shipUntilDrained runs a shipper over p to q until p's spool is empty.
-func shipUntilDrained(t *testing.T, p *Producer, q Queue) {
+func shipUntilDrained(t *testing.T, p *egress.Producer, reg *prometheus.Registry, q egress.Queue) {
 	t.Helper()
-	s, err := NewShipper(p, q, ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	s, err := egress.NewShipper(p, q, egress.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,16 +83,21 @@ func shipUntilDrained(t *testing.T, p *Producer, q Queue) {
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for p.pending() > 0 && time.Now().Before(deadline) {
+	for pending(t, reg) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := p.pending(); n != 0 {
+	if n := pending(t, reg); n != 0 {
 		t.Fatalf("%d events still in the spool after 30s", n)
 	}
+}
+
+// pending is the producer's count of events not yet acknowledged by the queue.
+func pending(t *testing.T, reg *prometheus.Registry) int64 {
+	return int64(metric(t, reg, "cargate_egress_spool_events"))
 }
 
 // checkTotals compares the totals in dir with want (bytes per space).
@@ -111,7 +119,7 @@ func checkTotals(t *testing.T, rc ReportConfig, want map[string]int64) {
 
 func consumeSQS(t *testing.T, endpoint, url, dlq, totalsDir string) {
 	t.Helper()
-	cfg := ConsumeConfig{SQS: SQSConfig{QueueURL: url, Endpoint: endpoint, DeadLetterQueueURL: dlq},
+	cfg := ConsumeConfig{SQS: egress.SQSConfig{QueueURL: url, Endpoint: endpoint, DeadLetterQueueURL: dlq},
 		TotalsDir: totalsDir, Once: true, Logger: quietLog()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -126,16 +134,16 @@ func TestSQSShipConsumeAndDuplicates(t *testing.T) {
 	for _, fifo := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fifo=%v", fifo), func(t *testing.T) {
 			url := createQueue(t, c, fifo)
-			p, _ := openTestProducer(t, t.TempDir(), nil)
+			p, reg := openTestProducer(t, t.TempDir())
 			defer p.Close()
 			want := produce(t, p, 0, 95, 4)
-			q, err := NewSQSQueue(context.Background(), SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
+			q, err := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
-			shipUntilDrained(t, p, q)
+			shipUntilDrained(t, p, reg, q)
 			// Deliver some events a second time, as a retrying shipper would.
-			dup := []Message{{ID: "ev-000003", Body: mustJSON(t, testEvent(3, "did:key:s3", 4))}}
+			dup := []egress.Message{{ID: "ev-000003", Body: mustJSON(t, testEvent(3, "did:key:s3", 4))}}
 			if errs, err := q.Send(context.Background(), dup); err != nil || errs[0] != nil {
 				t.Fatal(err, errs)
 			}
@@ -157,11 +165,11 @@ func TestSQSUnreachableThenBack(t *testing.T) {
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
 
-	p, _ := openTestProducer(t, t.TempDir(), nil)
+	p, reg := openTestProducer(t, t.TempDir())
 	defer p.Close()
 	want := produce(t, p, 0, 40, 3)
-	down, _ := NewSQSQueue(context.Background(), SQSConfig{QueueURL: url, Endpoint: closed}, quietLog())
-	s, _ := NewShipper(p, down, ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, SendTimeout: time.Second})
+	down, _ := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: closed}, quietLog())
+	s, _ := egress.NewShipper(p, down, egress.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, SendTimeout: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	go func() { _ = s.Run(ctx) }()
 	// Events keep arriving while the queue is down; they must spool.
@@ -174,17 +182,17 @@ func TestSQSUnreachableThenBack(t *testing.T) {
 	<-ctx.Done()
 	cancel()
 	time.Sleep(50 * time.Millisecond)
-	if v := value(t, p.m.shipped); v != 0 {
+	if v := metric(t, reg, "cargate_egress_events_shipped_total"); v != 0 {
 		t.Fatalf("shipped %v events to a closed port", v)
 	}
-	if v := value(t, p.m.shipFailed); v == 0 {
+	if v := metric(t, reg, "cargate_egress_ship_failures_total"); v == 0 {
 		t.Fatal("no send failures counted while the queue was down")
 	}
-	if n := p.pending(); n != 70 {
+	if n := pending(t, reg); n != 70 {
 		t.Fatalf("spool holds %d events, want 70", n)
 	}
-	up, _ := NewSQSQueue(context.Background(), SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
-	shipUntilDrained(t, p, up)
+	up, _ := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
+	shipUntilDrained(t, p, reg, up)
 	totalsDir := t.TempDir()
 	consumeSQS(t, endpoint, url, "", totalsDir)
 	checkTotals(t, ReportConfig{TotalsDir: totalsDir}, want)
@@ -234,7 +242,7 @@ func TestSQSMalformedMessagesDeadLettered(t *testing.T) {
 
 func TestDynamoDBTotals(t *testing.T) {
 	endpoint := serviceEndpoint(t, "CARGATE_TEST_DYNAMODB_ENDPOINT")
-	dc := DynamoDBConfig{Table: "egress-" + strings.ToLower(NewID(time.Now())), Endpoint: endpoint}
+	dc := DynamoDBConfig{Table: "egress-" + strings.ToLower(egress.NewID(time.Now())), Endpoint: endpoint}
 	ctx := context.Background()
 	if err := CreateDynamoDBTable(ctx, dc); err != nil {
 		t.Fatal(err)
@@ -251,15 +259,18 @@ func TestDynamoDBTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 	spoolDir := t.TempDir()
-	p, _ := openTestProducer(t, spoolDir, nil)
+	p, _ := openTestProducer(t, spoolDir)
 	want := produce(t, p, 0, 60, 3)
 	p.Close()
 	cfg := ConsumeConfig{SpoolDir: spoolDir, DynamoDB: dc, DeadLetterFile: spoolDir + "/dead", Once: true, Logger: quietLog()}
 	if err := RunConsume(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Remove(spoolDir + "/" + cursorName)
-	p, _ = openTestProducer(t, spoolDir, nil)
+	// Forget the cursor (the spool reader's file "cursor"): a redelivery.
+	if err := os.Remove(spoolDir + "/cursor"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = openTestProducer(t, spoolDir)
 	p.Close()
 	if err := RunConsume(ctx, cfg); err != nil {
 		t.Fatal(err)

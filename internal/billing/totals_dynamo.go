@@ -1,4 +1,4 @@
-package egress
+package billing
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // dynamoTotals keeps totals in a DynamoDB table with string keys pk and sk:
@@ -29,7 +31,7 @@ type dynamoTotals struct {
 }
 
 func openDynamoTotals(ctx context.Context, dc DynamoDBConfig) (*dynamoTotals, error) {
-	awsCfg, err := loadAWSConfig(ctx, dc.Region, defaultDynamoAWSRegion)
+	awsCfg, err := egress.LoadAWSConfig(ctx, dc.Region, defaultDynamoAWSRegion)
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +47,10 @@ func (d *dynamoTotals) close() error { return nil }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
-func (d *dynamoTotals) apply(ctx context.Context, evs []Event) (int, error) {
+func (d *dynamoTotals) apply(ctx context.Context, evs []egress.Event) (int, error) {
 	days := map[[2]string]bool{}
 	for i := range evs {
-		k := [2]string{evs[i].day(), spaceKey(evs[i].Space)}
+		k := [2]string{evs[i].Day(), spaceKey(evs[i].Space)}
 		if days[k] {
 			continue
 		}
@@ -69,7 +71,7 @@ func (d *dynamoTotals) apply(ctx context.Context, evs []Event) (int, error) {
 	for i := range evs {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(e *Event) {
+		go func(e *egress.Event) {
 			defer func() { <-sem; wg.Done() }()
 			dup, err := d.putEvent(ctx, e)
 			mu.Lock()
@@ -86,11 +88,11 @@ func (d *dynamoTotals) apply(ctx context.Context, evs []Event) (int, error) {
 	return dups, errors.Join(errs...)
 }
 
-func (d *dynamoTotals) putEvent(ctx context.Context, e *Event) (dup bool, err error) {
+func (d *dynamoTotals) putEvent(ctx context.Context, e *egress.Event) (dup bool, err error) {
 	_, err = d.c.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(d.table),
 		Item: map[string]types.AttributeValue{
-			"pk": str("e#" + e.day() + "#" + spaceKey(e.Space)),
+			"pk": str("e#" + e.Day() + "#" + spaceKey(e.Space)),
 			"sk": str(e.ID),
 			"b":  &types.AttributeValueMemberN{Value: strconv.FormatInt(e.Bytes, 10)},
 		},

@@ -1,18 +1,19 @@
-package egress
+package billing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // delivery is one message from a source, ready to be counted or dead-lettered.
 type delivery struct {
 	body []byte
-	ev   Event
+	ev   egress.Event
 	bad  error // why body is not a countable event, wrapping ErrMalformed
 }
 
@@ -53,7 +54,7 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 	defer src.close()
 	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger,
 		retention: cfg.SeenRetention}
-	delay := DefaultRetryMin
+	delay := egress.DefaultRetryMin
 	// An empty spool read is definitive; an empty SQS receive is not (a
 	// queue can answer empty while messages are in flight), so --once
 	// stops only after several empty receives in a row there.
@@ -67,17 +68,17 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 		if err != nil {
 			src.abandon()
 			c.m.receiveErrs.Inc()
-			if cfg.Once && ctx.Err() == nil && delay >= DefaultRetryMax {
+			if cfg.Once && ctx.Err() == nil && delay >= egress.DefaultRetryMax {
 				return err
 			}
 			c.log.Warn("egress consume: round failed; retrying", "retry_in", delay, "err", err)
-			if !sleep(ctx, delay) {
+			if !egress.Sleep(ctx, delay) {
 				break
 			}
-			delay = min(DefaultRetryMax, delay*2)
+			delay = min(egress.DefaultRetryMax, delay*2)
 			continue
 		}
-		delay = DefaultRetryMin
+		delay = egress.DefaultRetryMin
 		if n > 0 {
 			empties = 0
 			continue
@@ -128,7 +129,7 @@ func (c *consumer) round(ctx context.Context) (int, error) {
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
-	evs := make([]Event, 0, len(ds))
+	evs := make([]egress.Event, 0, len(ds))
 	var oldest time.Time
 	for _, d := range ds {
 		if d.bad != nil {
@@ -159,30 +160,17 @@ func (c *consumer) round(ctx context.Context) (int, error) {
 	return len(ds), nil
 }
 
-// parseRecord decodes and checks one spool record. A bad one keeps a body
-// for its dead-letter line: the event as JSON, or the record itself (see
-// recordBody) when it could not be decoded.
+// parseRecord decodes and checks one spool record; a bad one keeps a
+// readable body for its dead-letter line.
 func parseRecord(p []byte) delivery {
-	ev, err := decodeRecord(p)
-	if err != nil {
-		return delivery{body: recordBody(p), bad: err}
-	}
-	d := delivery{ev: ev, bad: ev.check()}
-	if d.bad != nil { // dead-lettered: keep it readable
-		d.body = ev.appendJSON(nil)
-	}
-	return d
+	ev, body, err := egress.DecodeRecord(p)
+	return delivery{body: body, ev: ev, bad: err}
 }
 
 // parseDelivery decodes and checks one message body.
 func parseDelivery(body []byte) delivery {
-	d := delivery{body: body}
-	if err := json.Unmarshal(body, &d.ev); err != nil {
-		d.bad = fmt.Errorf("%w: %v", ErrMalformed, err)
-	} else if err := d.ev.check(); err != nil {
-		d.bad = err
-	}
-	return d
+	ev, err := egress.DecodeMessage(body)
+	return delivery{body: body, ev: ev, bad: err}
 }
 
 func openTotals(ctx context.Context, dir string, dc DynamoDBConfig, log *slog.Logger) (totalsStore, error) {
@@ -194,86 +182,87 @@ func openTotals(ctx context.Context, dir string, dc DynamoDBConfig, log *slog.Lo
 
 func openSource(ctx context.Context, cfg ConsumeConfig) (source, error) {
 	if cfg.SQS.QueueURL == "" {
-		r, err := openSpoolReader(cfg.SpoolDir, cfg.Logger)
+		r, err := egress.OpenSpoolReader(cfg.SpoolDir, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
 		return &spoolSource{r: r, deadFile: cfg.DeadLetterFile}, nil
 	}
-	q, err := NewSQSQueue(ctx, cfg.SQS, cfg.Logger)
+	q, err := egress.NewSQSQueue(ctx, cfg.SQS, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &sqsSource{q: q, wait: int32(cfg.ReceiveWait / time.Second), deadFile: cfg.DeadLetterFile}, nil
+	return &sqsSource{q: q, dlq: cfg.SQS.DeadLetterQueueURL != "", wait: int32(cfg.ReceiveWait / time.Second), deadFile: cfg.DeadLetterFile}, nil
 }
 
 // spoolSource reads the local spool directly (the embedded queue).
 type spoolSource struct {
-	r        *spoolReader
+	r        *egress.SpoolReader
 	deadFile string
 }
 
 const spoolReceiveBatch = 500
 
 func (s *spoolSource) receive(context.Context) ([]delivery, error) {
-	recs, err := s.r.next(spoolReceiveBatch)
+	recs, err := s.r.Next(spoolReceiveBatch)
 	if err != nil {
 		return nil, err
 	}
 	ds := make([]delivery, len(recs))
 	for i, rec := range recs {
-		ds[i] = parseRecord(rec.payload)
+		ds[i] = parseRecord(rec)
 	}
-	if len(ds) == 0 && s.r.done.less(s.r.pos) {
+	if len(ds) == 0 && s.r.Uncommitted() {
 		// Crossed into a newer segment: persist that so old ones are deleted.
-		return nil, s.r.commit(s.r.pos)
+		return nil, s.r.Commit()
 	}
 	return ds, nil
 }
 
 func (s *spoolSource) deadLetter(_ context.Context, d delivery) error {
-	return appendDeadLetter(s.deadFile, d.body, d.bad.Error())
+	return egress.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
 }
 
-func (s *spoolSource) ack(context.Context) error { return s.r.commit(s.r.pos) }
+func (s *spoolSource) ack(context.Context) error { return s.r.Commit() }
 
-func (s *spoolSource) abandon() { s.r.pos = s.r.done }
+func (s *spoolSource) abandon() { s.r.Rewind() }
 
-func (s *spoolSource) close() error { return s.r.close() }
+func (s *spoolSource) close() error { return s.r.Close() }
 
 // sqsSource reads an SQS queue.
 type sqsSource struct {
-	q        *SQSQueue
+	q        *egress.SQSQueue
+	dlq      bool // the queue's config names a dead-letter queue
 	wait     int32
 	deadFile string
-	pending  []sqsDelivery
+	pending  []egress.ReceivedMessage
 }
 
 func (s *sqsSource) receive(ctx context.Context) ([]delivery, error) {
 	if len(s.pending) > 0 {
 		return nil, errors.New("egress: previous messages not acknowledged")
 	}
-	msgs, err := s.q.receive(ctx, s.wait)
+	msgs, err := s.q.Receive(ctx, s.wait)
 	if err != nil {
 		return nil, err
 	}
 	s.pending = msgs
 	ds := make([]delivery, len(msgs))
 	for i, m := range msgs {
-		ds[i] = parseDelivery([]byte(m.body))
+		ds[i] = parseDelivery([]byte(m.Body))
 	}
 	return ds, nil
 }
 
 func (s *sqsSource) deadLetter(ctx context.Context, d delivery) error {
-	if s.q.cfg.DeadLetterQueueURL != "" {
-		return s.q.sendDeadLetter(ctx, string(d.body), d.bad.Error())
+	if s.dlq {
+		return s.q.SendDeadLetter(ctx, string(d.body), d.bad.Error())
 	}
-	return appendDeadLetter(s.deadFile, d.body, d.bad.Error())
+	return egress.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
 }
 
 func (s *sqsSource) ack(ctx context.Context) error {
-	err := s.q.delete(ctx, s.pending)
+	err := s.q.Delete(ctx, s.pending)
 	// Whatever happened, forget these: an undeleted message is redelivered
 	// after its visibility timeout and dropped as a duplicate then.
 	s.pending = nil

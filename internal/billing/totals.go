@@ -1,4 +1,4 @@
-package egress
+package billing
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // Total is the egress of one space on one UTC day.
@@ -34,7 +36,7 @@ type totalsStore interface {
 	// apply adds evs to the totals, skipping ids already counted, and
 	// returns when the result is durable. Calling it again with the same
 	// events changes nothing.
-	apply(ctx context.Context, evs []Event) (duplicates int, err error)
+	apply(ctx context.Context, evs []egress.Event) (duplicates int, err error)
 	// totals lists totals for days in [from, to] and, if space != "", one space.
 	totals(ctx context.Context, space, from, to string) ([]Total, error)
 	close() error
@@ -78,7 +80,7 @@ func (p *pebbleTotals) has(key []byte) (bool, error) {
 	return true, closer.Close()
 }
 
-func (p *pebbleTotals) apply(_ context.Context, evs []Event) (int, error) {
+func (p *pebbleTotals) apply(_ context.Context, evs []egress.Event) (int, error) {
 	b := p.db.NewBatch()
 	defer b.Close()
 	type delta struct{ bytes, events int64 }
@@ -87,7 +89,7 @@ func (p *pebbleTotals) apply(_ context.Context, evs []Event) (int, error) {
 	dups := 0
 	for i := range evs {
 		e := &evs[i]
-		sk := "s/" + e.day() + "/" + e.ID
+		sk := "s/" + e.Day() + "/" + e.ID
 		if seen[sk] {
 			dups++
 			continue
@@ -102,7 +104,7 @@ func (p *pebbleTotals) apply(_ context.Context, evs []Event) (int, error) {
 		if err := b.Set([]byte(sk), nil, nil); err != nil {
 			return 0, err
 		}
-		tk := "t/" + e.day() + "/" + spaceKey(e.Space)
+		tk := "t/" + e.Day() + "/" + spaceKey(e.Space)
 		if deltas[tk] == nil {
 			deltas[tk] = &delta{}
 		}
