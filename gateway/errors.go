@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
 
+	"github.com/cargate/cargate/internal/verify"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -128,7 +129,7 @@ func withCIDCheck(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/ipfs/"), "/")
 		if c, err := cid.Decode(seg); err == nil {
-			if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
+			if _, err := verify.Checkable(c.Hash()); err != nil {
 				http.Error(w, "unsupported CID: "+cidProblem(err), http.StatusBadRequest)
 				return
 			}

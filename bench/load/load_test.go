@@ -52,10 +52,10 @@ func TestClosedLoopCountsStatusesAndBytes(t *testing.T) {
 // A server that stalls once must show the stall in the open-loop latencies
 // of every request that was due during it, not only in the one it hit.
 func TestOpenLoopCountsQueueingBehindAStall(t *testing.T) {
-	var stalled atomic.Bool
-	start := time.Now()
+	// The 20th request (about 200 ms into the run at 100/s) stalls once.
+	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if time.Since(start) > 200*time.Millisecond && stalled.CompareAndSwap(false, true) {
+		if served.Add(1) == 20 {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}))
