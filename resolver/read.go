@@ -94,11 +94,22 @@ func (r *Resolver) read(ctx context.Context, key string, cd cand) ([]byte, error
 // it, released when it ends. Called with r.mu held.
 func (r *Resolver) start(ctx context.Context, s *Shard, idx int, want []span, reserved int64) *call {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ReadTimeout)
+	unhook := context.AfterFunc(r.closing, cancel)
 	c := &call{done: make(chan struct{}), cancel: cancel, shard: s, want: want, wanted: map[string]bool{}}
 	for _, sp := range want {
 		r.inflight[sp.key] = c
 	}
-	go r.run(fctx, c, s, idx, want, reserved)
+	counted := !r.closed
+	if counted {
+		r.wg.Add(1)
+	}
+	go func() {
+		if counted {
+			defer r.wg.Done()
+		}
+		defer unhook()
+		r.run(fctx, c, s, idx, want, reserved)
+	}()
 	return c
 }
 

@@ -87,6 +87,13 @@ type Resolver struct {
 
 	mu       sync.Mutex
 	inflight map[string]*call
+	closed   bool // guarded by mu: no read joins wg any more
+
+	// closing ends every read still running when Close is called; wg
+	// counts them, so Close returns only when none is left.
+	closing   context.Context
+	stopReads context.CancelFunc
+	wg        sync.WaitGroup
 
 	failed *failedSet // positions that failed lately: tried last
 
@@ -115,15 +122,23 @@ func New(locator Locator, reader blobstore.URLReader, cfg Config, reg prometheus
 	if err != nil {
 		return nil, err
 	}
+	closing, stopReads := context.WithCancel(context.Background())
 	return &Resolver{
 		locator: locator, reader: reader, cfg: cfg, log: log, m: newMetrics(reg),
 		locs: locs, blocks: blks, readAhead: newFIFO(cfg.ReadAheadBytes),
 		inflight: map[string]*call{}, failed: newFailedSet(failedMax, failedTTL),
+		closing: closing, stopReads: stopReads,
 	}, nil
 }
 
-// Close releases caches.
+// Close cancels the reads still running (read-ahead included), waits for
+// them to end, and releases caches.
 func (r *Resolver) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.stopReads()
+	r.wg.Wait()
 	r.locs.Close()
 	r.blocks.Close()
 }
