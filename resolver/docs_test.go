@@ -19,6 +19,7 @@ func TestDocsDefaults(t *testing.T) {
 		"MaxGap":             docstest.Bytes(c.MaxGap),
 		"MaxSpan":            docstest.Bytes(c.MaxSpan),
 		"BlockCacheBytes":    docstest.Bytes(c.BlockCacheBytes),
+		"MaxCachedBlock":     docstest.Bytes(c.MaxCachedBlock),
 		"ReadAheadBytes":     docstest.Bytes(c.ReadAheadBytes),
 		"LocationCacheBytes": docstest.Bytes(c.LocationCacheBytes),
 		"NegativeTTL":        docstest.Duration(c.NegativeTTL),

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	carv2 "github.com/ipld/go-car/v2"
 	"github.com/multiformats/go-multihash"
@@ -43,6 +44,13 @@ func (m *memReader) longest() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.maxLen
+}
+
+// readCount is the number of reads of url so far.
+func (m *memReader) readCount(url string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reads[url]
 }
 
 func (m *memReader) ReadURL(_ context.Context, url string, off, length int64) (io.ReadCloser, error) {
@@ -381,4 +389,48 @@ func counter(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestLargeBlocksNotCached: blocks over MaxCachedBlock (file data read as
+// streams) stay out of the block cache, so a repeat reads the store again;
+// smaller ones are kept.
+func TestLargeBlocksNotCached(t *testing.T) {
+	l := newLayout(t, []int{1000, 512 << 10}, 2*DefaultMaxGap) // too far apart to share a read
+	rd := newMemReader(map[string][]byte{"mem://good": l.blob()})
+	r, err := New(&placesLocator{l: l}, rd, Config{}, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	get := func(i int) {
+		t.Helper()
+		got, err := r.Block(context.Background(), l.blocks[i].c)
+		if err != nil || !bytes.Equal(got, l.block(i)) {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+	get(0)
+	get(1)
+	small, large := string(l.blocks[0].c.Hash()), string(l.blocks[1].c.Hash())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.blocks.Wait()
+		if _, ok := r.blocks.Get(small); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the small block never reached the block cache")
+		}
+	}
+	if _, ok := r.blocks.Get(large); ok {
+		t.Fatal("a 512 KiB block was kept in the block cache")
+	}
+	before := rd.readCount("mem://good")
+	get(0)
+	if n := rd.readCount("mem://good"); n != before {
+		t.Fatalf("the cached small block was read again (%d reads, was %d)", n, before)
+	}
+	get(1)
+	if n := rd.readCount("mem://good"); n != before+1 {
+		t.Fatalf("the large block: %d reads after a repeat, want %d", n, before+1)
+	}
 }

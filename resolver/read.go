@@ -76,7 +76,7 @@ func (r *Resolver) read(ctx context.Context, key string, cd cand) ([]byte, error
 	// The block may have landed in read-ahead since Block looked.
 	if b, ok := r.readAhead.take(key); ok {
 		r.mu.Unlock()
-		r.blocks.Set(key, b, int64(len(b)), 0)
+		r.keep(key, b)
 		return b, nil
 	}
 	c, ok := r.inflight[key]
@@ -145,7 +145,7 @@ func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []s
 	// No waiter can join c any more: c.wanted is final.
 	for k := range c.wanted {
 		if b, ok := blocks[k]; ok {
-			r.blocks.Set(k, b, int64(len(b)), 0)
+			r.keep(k, b)
 		}
 	}
 }

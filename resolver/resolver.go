@@ -26,6 +26,13 @@ type Config struct {
 	MaxSpan int64
 	// BlockCacheBytes bounds the cache of verified blocks.
 	BlockCacheBytes int64
+	// MaxCachedBlock is the largest block kept in the block cache. Larger
+	// blocks are file data read as streams: a stream passes each block
+	// once, so keeping them only churns memory (8 streams of 1 MiB chunks
+	// through a 64 MiB cache doubled the heap the GC has to leave room
+	// for); a repeat is served by read-ahead, the response cache (whole
+	// small answers) or the store (the page cache, for local disk).
+	MaxCachedBlock int64
 	// ReadAheadBytes bounds blocks read ahead (by coalescing) but not yet asked for.
 	ReadAheadBytes int64
 	// LocationCacheBytes bounds the cache of block positions.
@@ -41,6 +48,7 @@ const (
 	DefaultMaxGap             = 64 << 10
 	DefaultMaxSpan            = 8<<20 + 64<<10 // eight 1 MiB chunks with their CAR section headers
 	DefaultBlockCacheBytes    = 64 << 20
+	DefaultMaxCachedBlock     = 256 << 10
 	DefaultReadAheadBytes     = 32 << 20
 	DefaultLocationCacheBytes = 64 << 20
 	DefaultNegativeTTL        = 5 * time.Second
@@ -56,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BlockCacheBytes <= 0 {
 		c.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	if c.MaxCachedBlock <= 0 {
+		c.MaxCachedBlock = DefaultMaxCachedBlock
 	}
 	if c.ReadAheadBytes <= 0 {
 		c.ReadAheadBytes = DefaultReadAheadBytes
@@ -143,6 +154,14 @@ func (r *Resolver) Close() {
 	r.blocks.Close()
 }
 
+// keep puts a verified block in the block cache, unless it is larger
+// than MaxCachedBlock.
+func (r *Resolver) keep(key string, b []byte) {
+	if int64(len(b)) <= r.cfg.MaxCachedBlock {
+		r.blocks.Set(key, b, int64(len(b)), 0)
+	}
+}
+
 // Block returns the verified bytes of the block with CID c. It tries the
 // block's candidate places in order; one that fails (wrong bytes, short
 // read, read error) is evicted from the cache and the next is tried.
@@ -153,7 +172,7 @@ func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return b, nil
 	}
 	if b, ok := r.readAhead.take(key); ok {
-		r.blocks.Set(key, b, int64(len(b)), 0)
+		r.keep(key, b)
 		r.noteSpace(ctx, c.Hash())
 		return b, nil
 	}
