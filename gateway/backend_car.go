@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -13,7 +12,8 @@ import (
 	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/boxo/path"
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multihash"
+	carv2 "github.com/ipld/go-car/v2"
+	"github.com/ipld/go-car/v2/storage"
 )
 
 // GetCAR implements boxogw.IPFSBackend. The most common trustless request,
@@ -112,31 +112,23 @@ func (b *cachedBackend) isFile(ctx context.Context, c cid.Cid) (bool, error) {
 }
 
 // writeFileCAR writes a CARv1 rooted at file: the path blocks, then file's
-// DAG depth-first, each block once; identity blocks are not written, as
-// go-car leaves them out.
+// DAG depth-first, in link order. go-car/v2's streaming CARv1 writer
+// frames the header and sections, and, as for boxo, writes each multihash
+// once and leaves identity blocks out. Writes go straight to w through a
+// buffer; nothing holds the whole CAR.
 func (b *cachedBackend) writeFileCAR(ctx context.Context, w io.Writer, pathRoots []cid.Cid, file cid.Cid) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	if _, err := bw.Write(carV1Header(file)); err != nil {
+	car, err := storage.NewWritable(bw, []cid.Cid{file}, carv2.WriteAsCarV1(true))
+	if err != nil {
 		return err
 	}
-	seen := map[cid.Cid]bool{}
 	put := func(c cid.Cid) ([]byte, error) {
 		blk, err := b.dirs.blocks.Get(ctx, c)
 		if err != nil {
 			return nil, err
 		}
 		data := blk.RawData()
-		if seen[c] || c.Prefix().MhType == multihash.IDENTITY {
-			return data, nil
-		}
-		seen[c] = true
-		cb := c.Bytes()
-		var lenbuf [binary.MaxVarintLen64]byte
-		n := binary.PutUvarint(lenbuf[:], uint64(len(cb)+len(data)))
-		bw.Write(lenbuf[:n])
-		bw.Write(cb)
-		_, err = bw.Write(data)
-		return data, err
+		return data, car.Put(ctx, c.KeyString(), data)
 	}
 	for _, c := range append(pathRoots, file) {
 		if _, err := put(c); err != nil {
@@ -164,22 +156,4 @@ func (b *cachedBackend) writeFileCAR(ctx context.Context, w io.Writer, pathRoots
 		}
 	}
 	return bw.Flush()
-}
-
-// carV1Header is a CARv1 header with one root: a varint length, then the
-// dag-cbor map {"roots": [root], "version": 1}.
-func carV1Header(root cid.Cid) []byte {
-	cb := append([]byte{0}, root.Bytes()...) // CIDs in dag-cbor: tag 42 over 0x00 ++ CID
-	body := []byte{0xa2, 0x65, 'r', 'o', 'o', 't', 's', 0x81, 0xd8, 0x2a}
-	switch {
-	case len(cb) < 24:
-		body = append(body, 0x40|byte(len(cb)))
-	case len(cb) < 256:
-		body = append(body, 0x58, byte(len(cb)))
-	default:
-		body = append(body, 0x59, byte(len(cb)>>8), byte(len(cb)))
-	}
-	body = append(body, cb...)
-	body = append(body, 0x67, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x01)
-	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
 }

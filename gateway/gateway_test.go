@@ -127,6 +127,8 @@ func TestMatchesBoxo(t *testing.T) {
 		{"GET", r + "/big.bin", []string{"Range", "bytes=100-5000"}}, // a range
 		{"GET", r + "/big.bin?format=raw", nil},                      // the file's root block
 		{"GET", r + "/many/f001.txt?format=car", nil},                // a CAR through a path
+		{"GET", r + "/big.bin?format=car", nil},                      // a CAR whose leaves repeat: each once
+		{"GET", r + "/rand.bin?format=car", nil},                     // a CAR of 1,024 leaves and their parents
 		{"GET", r + "/index.html", []string{"Accept", "application/vnd.ipld.raw"}},
 		{"GET", r + "/index.html", []string{"If-None-Match", `"` + "x" + `"`}},
 		{"GET", r + "/index.html/deeper", nil}, // a path below a file

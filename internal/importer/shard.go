@@ -2,20 +2,26 @@ package importer
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"hash"
 	"io"
 	"os"
 
 	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	"github.com/ipld/go-car/v2/storage"
 	"github.com/multiformats/go-multihash"
+	"github.com/multiformats/go-varint"
 )
 
 // shard is one CARv1 file being written, and where each block landed.
+// go-car/v2's streaming CARv1 writer frames the header and sections; the
+// shard counts and hashes the bytes as they pass to the file.
 type shard struct {
 	f      *os.File
 	w      *bufio.Writer
+	car    storage.WritableCar
 	h      hash.Hash
 	size   int64
 	blocks []placed
@@ -32,61 +38,22 @@ type placed struct {
 // shardWriter cuts a stream of blocks into CARv1 shards of at most max
 // bytes (a block larger than that gets a shard of its own), in order.
 type shardWriter struct {
-	dir    string
-	max    int64
-	roots  []cid.Cid
-	header []byte
-	cur    *shard
-	done   []*shard
+	dir   string
+	max   int64
+	roots []cid.Cid
+	cur   *shard
+	done  []*shard
 }
 
 func newShardWriter(dir string, max int64, roots []cid.Cid) (*shardWriter, error) {
-	hdr, err := carHeader(roots)
-	if err != nil {
-		return nil, err
-	}
-	return &shardWriter{dir: dir, max: max, roots: roots, header: hdr}, nil
+	return &shardWriter{dir: dir, max: max, roots: roots}, nil
 }
 
-// carHeader encodes a CARv1 header: a varint length, then the dag-cbor
-// map {"roots": [CIDs], "version": 1} in canonical key order.
-func carHeader(roots []cid.Cid) ([]byte, error) {
-	body := []byte{0xa2}
-	body = cborText(body, "roots")
-	body = cborHead(body, 4, uint64(len(roots)))
-	for _, r := range roots {
-		body = append(body, 0xd8, 42) // tag 42: CID
-		cb := append([]byte{0}, r.Bytes()...)
-		body = cborHead(body, 2, uint64(len(cb)))
-		body = append(body, cb...)
-	}
-	body = cborText(body, "version")
-	body = append(body, 0x01)
-	return append(binary.AppendUvarint(nil, uint64(len(body))), body...), nil
-}
-
-func cborText(b []byte, s string) []byte { return append(cborHead(b, 3, uint64(len(s))), s...) }
-
-// cborHead appends a CBOR major type and argument in its shortest form.
-func cborHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-}
-
+// add writes one block. Every block given is written, in order, identity
+// and repeated ones included: the index lists each placement.
 func (sw *shardWriter) add(c cid.Cid, data []byte) error {
-	cb := c.Bytes()
-	section := int64(len(cb) + len(data))
-	need := int64(binary.PutUvarint(make([]byte, 10), uint64(section))) + section
+	section := uint64(c.ByteLen() + len(data))
+	need := int64(varint.UvarintSize(section)) + int64(section)
 	if sw.cur != nil && sw.cur.size+need > sw.max && len(sw.cur.blocks) > 0 {
 		if err := sw.finish(); err != nil {
 			return err
@@ -98,16 +65,11 @@ func (sw *shardWriter) add(c cid.Cid, data []byte) error {
 		}
 	}
 	s := sw.cur
-	var lenbuf [10]byte
-	n := binary.PutUvarint(lenbuf[:], uint64(section))
-	if err := s.write(lenbuf[:n]); err != nil {
+	if err := s.car.Put(context.Background(), c.KeyString(), data); err != nil {
 		return err
 	}
-	if err := s.write(cb); err != nil {
-		return err
-	}
-	s.blocks = append(s.blocks, placed{hash: c.Hash(), offset: uint64(s.size), length: uint64(len(data))})
-	return s.write(data)
+	s.blocks = append(s.blocks, placed{hash: c.Hash(), offset: uint64(s.size) - uint64(len(data)), length: uint64(len(data))})
+	return nil
 }
 
 func (sw *shardWriter) open() error {
@@ -117,16 +79,17 @@ func (sw *shardWriter) open() error {
 	}
 	s := &shard{f: f, w: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}
 	sw.cur = s
-	return s.write(sw.header)
+	s.car, err = storage.NewWritable(s, sw.roots, carv2.WriteAsCarV1(true),
+		carv2.StoreIdentityCIDs(true), carv2.AllowDuplicatePuts(true))
+	return err
 }
 
-func (s *shard) write(b []byte) error {
-	if _, err := s.w.Write(b); err != nil {
-		return err
-	}
-	s.h.Write(b)
-	s.size += int64(len(b))
-	return nil
+// Write passes the CAR writer's bytes to the file, counting and hashing.
+func (s *shard) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	s.h.Write(b[:n])
+	s.size += int64(n)
+	return n, err
 }
 
 func (sw *shardWriter) finish() error {
