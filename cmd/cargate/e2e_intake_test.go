@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -381,5 +382,26 @@ func TestImportWithDelegation(t *testing.T) {
 	}
 	if n := claimsUnder(t, cl, root.Hash()); n == 0 {
 		t.Fatal("claims imported with a delegation are not found")
+	}
+
+	// Revoked while the indexer runs: the same proof is refused within
+	// a second or so, and what it tried to publish is not stored.
+	if out, err := cargate(t, "revoke", "--data-dir", data, proof); err != nil || !strings.Contains(out, "revoked ") {
+		t.Fatalf("cargate revoke: %q %v", out, err)
+	}
+	for i := 0; ; i++ {
+		later := t.TempDir()
+		os.WriteFile(filepath.Join(later, "b.txt"), []byte(fmt.Sprintf("written after the revocation, try %d", i)), 0o644)
+		out, err := cargate(t, append(common, "--proof", proof, later)...)
+		if err != nil {
+			if !strings.Contains(strings.ToLower(err.Error()), "revoked") {
+				t.Fatalf("import with a revoked proof: %v, want a refusal naming the revocation", err)
+			}
+			break
+		}
+		if i == 40 { // hang guard: the list is read again within a second
+			t.Fatalf("imports with the revoked proof still accepted (last printed %q)", out)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }

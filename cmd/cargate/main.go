@@ -55,6 +55,13 @@ var commands = map[string]command{
 			return app.Delegate(ctx, cfg, os.Stdout)
 		},
 	},
+	"revoke": {
+		summary: "revoke delegations (by CID or file) this node's indexer accepted: cargate revoke CID|FILE...",
+		flags:   []string{"data-dir", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, args []string, log *slog.Logger) error {
+			return app.Revoke(ctx, cfg, args, os.Stdout)
+		},
+	},
 	"egress consume": {
 		summary: "total egress events per space per day from SQS or the local spool",
 		flags:   []string{"data-dir", "log-format", "log-level"},
@@ -166,7 +173,7 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: cargate <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"serve", "gateway", "indexer", "import", "delegate", "egress consume", "egress report"} {
+	for _, name := range []string{"serve", "gateway", "indexer", "import", "delegate", "revoke", "egress consume", "egress report"} {
 		fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "  %-15s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")

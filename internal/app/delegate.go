@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/storacha/go-ucanto/core/delegation"
 	"github.com/storacha/go-ucanto/did"
 
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/config"
+	"github.com/cargate/cargate/internal/revocation"
 )
 
 // Delegate prints (or writes to cfg.Delegate.Out) a delegation from the
@@ -79,4 +83,38 @@ func readProofs(path string) ([]delegation.Delegation, error) {
 		}
 	}
 	return []delegation.Delegation{d}, nil
+}
+
+// Revoke adds delegations to the data dir's revocation list: each arg is
+// a delegation's CID, or a file holding the delegation (as `cargate
+// delegate` writes it). A running node refuses claims proved by them
+// within revocation.ReloadEvery.
+func Revoke(_ context.Context, cfg *config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("revoke: give the CIDs of delegations, or files holding them")
+	}
+	var cs []cid.Cid
+	for _, a := range args {
+		c, err := cid.Decode(a)
+		if err != nil {
+			ds, ferr := readProofs(a)
+			if ferr != nil {
+				return fmt.Errorf("revoke %s: neither a CID (%v) nor a delegation file (%v)", a, err, ferr)
+			}
+			if c, err = cid.Parse(ds[0].Link().String()); err != nil {
+				return fmt.Errorf("revoke %s: %w", a, err)
+			}
+		}
+		cs = append(cs, c)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	if err := revocation.Add(filepath.Join(cfg.DataDir, revocation.FileName), cs...); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		fmt.Fprintln(stdout, "revoked", c)
+	}
+	return nil
 }

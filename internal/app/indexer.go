@@ -12,14 +12,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/storacha/go-ucanto/ucan"
 
 	"github.com/cargate/cargate/cache"
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
 	"github.com/cargate/cargate/internal/config"
+	"github.com/cargate/cargate/internal/revocation"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -128,9 +131,18 @@ func indexerAPI(n *node) (*indexer.API, error) {
 			return rdb.Ping(ctx).Err()
 		}})
 	}
+	revoked, err := revocation.Open(filepath.Join(n.cfg.DataDir, revocation.FileName))
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, indexer.ReadyCheck{Name: "revocations", Optional: true, Check: func(context.Context) error { return revoked.Err() }})
 	ic := n.cfg.Indexer
 	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: ic.PublicURL, Checks: checks, Names: n.names, Intake: indexer.IntakeConfig{
 		MaxBodyBytes: ic.IntakeMaxBody, BodyTimeout: ic.IntakeBodyTimeout, MaxConcurrent: ic.IntakeConcurrency,
+		Revoked: func(_ context.Context, dlg ucan.Link) bool {
+			c, err := cid.Parse(dlg.String())
+			return err != nil || revoked.Revoked(c) // a link that is no CID proves nothing
+		},
 	}}, n.reg, n.log)
 }
 
