@@ -16,7 +16,9 @@
 // A read that fails part-way (reset, stall, short body) is retried from
 // the first block not yet verified, with backoff and jitter; a source that
 // serves a wrong block or lacks the shard is skipped for the rest of the
-// read, and the next location is tried.
+// read, and the next location is tried. That budget is the read's only
+// one: the blob store is told (retry.CallerRetries) to make one request
+// per attempt rather than retry on its own.
 //
 // Nothing a Locator says is trusted: its positions come from claims that
 // anyone holding a delegation, an IPNI node or a legacy table wrote. A

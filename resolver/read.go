@@ -6,22 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/multiformats/go-multihash"
 
 	"github.com/cargate/cargate/internal/blobstore"
+	"github.com/cargate/cargate/internal/retry"
 
 	cgverify "github.com/cargate/cargate/internal/verify"
 )
 
-// Retry policy of one coalesced read (fetch). A failure that verified at
-// least one new block resumes at once from the first unverified block; a
-// failure that made no progress waits a random delay in
-// [0, min(retryBackoffMax, retryBackoffBase·2^(n-1))) ("full jitter") and
-// counts towards maxFailsPerSource·len(sources), after which the read fails.
+// Retry policy of one coalesced read (fetch): the one budget of that read,
+// whatever the store. A failure that verified at least one new block
+// resumes at once from the first unverified block; a failure that made no
+// progress waits a random delay in (0, min(retryBackoffMax,
+// retryBackoffBase·2^(n-1))] ("full jitter"; at least a server's
+// Retry-After, up to retryBackoffMax) and counts towards
+// maxFailsPerSource·len(sources), after which the read fails. The blob
+// store is told (retry.CallerRetries) to make one request per attempt, so
+// a read of a store that always fails makes maxFailsPerSource requests per
+// source, not that times the store's own retries.
 const (
 	maxFailsPerSource = 3
 	retryBackoffBase  = 20 * time.Millisecond
@@ -269,6 +274,7 @@ func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string
 	}
 	bad := make([]bool, len(s.Sources))
 	var errs []error
+	pol := retry.Policy{Base: retryBackoffBase, Max: retryBackoffMax, Attempts: maxFailsPerSource * len(s.Sources)}
 	fails := 0
 	narrowed := false
 	for i := 0; len(want) > 0 && !allTrue(bad); i = (i + 1) % len(s.Sources) {
@@ -299,11 +305,11 @@ func (r *Resolver) fetch(ctx context.Context, s *Shard, want []span) (map[string
 		} else {
 			fails++
 		}
-		if fails >= maxFailsPerSource*len(s.Sources) || ctx.Err() != nil {
+		if pol.GiveUp(fails) || ctx.Err() != nil {
 			break
 		}
 		if n == 0 && !bad[i] {
-			if err := sleepCtx(ctx, retryDelay(fails)); err != nil {
+			if err := retry.Sleep(ctx, pol.Delay(fails, retry.After(err))); err != nil {
 				break
 			}
 		}
@@ -326,23 +332,6 @@ func allTrue(bs []bool) bool {
 	return true
 }
 
-// retryDelay is the wait before retrying after n failures without progress.
-func retryDelay(n int) time.Duration {
-	ceil := min(retryBackoffBase<<min(n-1, 20), retryBackoffMax)
-	return rand.N(ceil) + 1
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // bufReaders recycles the buffers readSpan reads bodies through.
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
 
@@ -352,7 +341,7 @@ var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256
 func (r *Resolver) readSpan(ctx context.Context, src Source, want []span, got map[string][]byte) (int, error) {
 	first, last := want[0], want[len(want)-1]
 	length := last.off + last.len - first.off
-	rc, err := r.reader.ReadURL(ctx, src.URL, src.Offset+first.off, length)
+	rc, err := r.reader.ReadURL(retry.CallerRetries(ctx), src.URL, src.Offset+first.off, length)
 	if err != nil {
 		return 0, err
 	}

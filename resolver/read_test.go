@@ -53,11 +53,10 @@ func TestFaultyStorage(t *testing.T) {
 		// each attempt verifies at least one new block).
 		all bool
 	}{
-		// A burst of 500s, fewer than the reader's retries.
-		{"500 burst", func(p *faultproxy.Proxy) { p.FailNext(2) }, true},
-		// More 500s than the HTTP reader retries: the resolver's own retry
-		// (with backoff) takes over.
-		{"long 500 burst", func(p *faultproxy.Proxy) { p.FailNext(6) }, true},
+		// A burst of 500s shorter than one read's budget: the resolver
+		// retries with backoff (the HTTP reader leaves retries to it; a
+		// longer burst is TestOneRetryBudgetPerRead's).
+		{"500 burst", func(p *faultproxy.Proxy) { p.FailNext(maxFailsPerSource - 1) }, true},
 		// Every body reset after 50 KB: each attempt verifies ~12 blocks
 		// and the next resumes after them.
 		{"reset mid-body", func(p *faultproxy.Proxy) { p.ResetAfter(50_000) }, true},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // delivery is one message from a source, ready to be counted or dead-lettered.
@@ -54,7 +55,10 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 	defer src.close()
 	c := &consumer{src: src, store: store, m: newConsumerMetrics(cfg.Registerer), log: cfg.Logger,
 		retention: cfg.SeenRetention}
-	delay := egress.DefaultRetryMin
+	// Failed rounds back off as the shipper does; with Once the consumer
+	// gives up once the wait reaches its ceiling.
+	pol := retry.Policy{Base: egress.DefaultRetryMin, Max: egress.DefaultRetryMax}
+	fails := 0
 	// An empty spool read is definitive; an empty SQS receive is not (a
 	// queue can answer empty while messages are in flight), so --once
 	// stops only after several empty receives in a row there.
@@ -68,17 +72,18 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 		if err != nil {
 			src.abandon()
 			c.m.receiveErrs.Inc()
-			if cfg.Once && ctx.Err() == nil && delay >= egress.DefaultRetryMax {
+			fails++
+			if cfg.Once && ctx.Err() == nil && pol.Ceil(fails) >= pol.Max {
 				return err
 			}
+			delay := pol.Delay(fails, 0)
 			c.log.Warn("egress consume: round failed; retrying", "retry_in", delay, "err", err)
-			if !egress.Sleep(ctx, delay) {
+			if retry.Sleep(ctx, delay) != nil {
 				break
 			}
-			delay = min(egress.DefaultRetryMax, delay*2)
 			continue
 		}
-		delay = egress.DefaultRetryMin
+		fails = 0
 		if n > 0 {
 			empties = 0
 			continue

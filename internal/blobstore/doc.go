@@ -31,7 +31,10 @@
 // path-style addressing; set region "auto" for R2. The SDK's own HTTP client
 // is kept (so AWS_CA_BUNDLE and proxies work) with a wider idle pool.
 //
-// The HTTP reader retries 5xx, 429 (honouring Retry-After up to BackoffMax)
+// A read whose context is marked by retry.CallerRetries (the resolver's,
+// which retries under its own budget) makes one request, S3 and HTTP
+// alike; an HTTP error then carries the server's Retry-After (retry.After).
+// Otherwise the HTTP reader retries 5xx, 429 (honouring Retry-After up to BackoffMax)
 // and connection errors with exponential backoff and full jitter, but only
 // before the body is handed to the caller; after that an error is returned
 // and the caller decides. It accepts 206 with a Content-Range starting at the

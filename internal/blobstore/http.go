@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // Defaults for HTTPConfig.
@@ -45,7 +46,9 @@ type HTTPConfig struct {
 	StallTimeout time.Duration
 	// Retries is how many times a failed request is retried (5xx, 429,
 	// connection errors), only before any body byte reaches the caller.
-	// Negative: never retry.
+	// Negative: never retry. A read whose context is marked by
+	// retry.CallerRetries (the resolver's) is never retried here: its
+	// caller's budget counts every request.
 	Retries int
 	// BackoffBase and BackoffMax shape the retry delay: a uniformly random
 	// wait in [0, min(BackoffMax, BackoffBase·2^attempt)) ("full jitter").
@@ -145,43 +148,27 @@ func (h *HTTP) readURL(ctx context.Context, rawURL string, off, length int64) (i
 	if length == 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	for attempt := 0; ; attempt++ {
+	// A caller that retries reads itself (the resolver) gets one attempt
+	// and, with a 429 or 503, the server's Retry-After in the error.
+	pol := retry.Policy{Base: h.cfg.BackoffBase, Max: h.cfg.BackoffMax, Attempts: h.cfg.Retries + 1}
+	if retry.ByCaller(ctx) {
+		pol.Attempts = 1
+	}
+	for fails := 1; ; fails++ {
 		rc, retryAfter, err := h.attempt(ctx, rawURL, off, length)
 		if err == nil {
 			return rc, nil
 		}
-		if retryAfter < 0 || attempt >= h.cfg.Retries || ctx.Err() != nil {
-			if attempt > 0 {
-				err = fmt.Errorf("%w (after %d attempts)", err, attempt+1)
+		if retryAfter < 0 || pol.GiveUp(fails) || ctx.Err() != nil {
+			if fails > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, fails)
 			}
-			return nil, err
+			return nil, retry.WithAfter(err, retryAfter)
 		}
 		h.m.retries.WithLabelValues("http").Inc()
-		if err := sleepCtx(ctx, h.backoff(attempt, retryAfter)); err != nil {
+		if err := retry.Sleep(ctx, pol.Delay(fails, retryAfter)); err != nil {
 			return nil, err
 		}
-	}
-}
-
-// backoff is the delay before retry number attempt+1: full jitter, but at
-// least what the server asked for (capped at BackoffMax).
-func (h *HTTP) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := h.cfg.BackoffBase << min(attempt, 30)
-	if ceil <= 0 || ceil > h.cfg.BackoffMax {
-		ceil = h.cfg.BackoffMax
-	}
-	d := rand.N(ceil) + 1
-	return max(d, min(retryAfter, h.cfg.BackoffMax))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -251,7 +238,7 @@ func (h *HTTP) accept(resp *http.Response, body *stallBody, rawURL string, off, 
 	case code == http.StatusRequestedRangeNotSatisfiable:
 		return nil, -1, fmt.Errorf("read %s: range %d+%d not satisfiable: %w", rawURL, off, length, ErrNotFound)
 	case code == http.StatusTooManyRequests || code >= 500:
-		return nil, retryAfterHeader(resp.Header.Get("Retry-After")), fmt.Errorf("read %s: status %d", rawURL, code)
+		return nil, retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), fmt.Errorf("read %s: status %d", rawURL, code)
 	default:
 		return nil, -1, fmt.Errorf("read %s: unexpected status %d", rawURL, code)
 	}
@@ -304,23 +291,6 @@ func parseContentRange(v string) (first, last, total int64, err error) {
 		return 0, 0, 0, fmt.Errorf("malformed Content-Range %q", v)
 	}
 	return first, last, total, nil
-}
-
-// retryAfterHeader parses Retry-After (seconds or an HTTP date); 0 when
-// absent or unparsable, meaning "use the usual backoff".
-func retryAfterHeader(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // stallBody fails a Read that waits longer than timeout for data. The timer

@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cargate/cargate/internal/faultproxy"
+	"github.com/cargate/cargate/internal/retry"
 )
 
 const testBlobSize = 100_000
@@ -365,4 +366,22 @@ func counterValue(t *testing.T, c prometheus.Collector) float64 {
 		t.Fatal(err)
 	}
 	return pb.GetCounter().GetValue()
+}
+
+// TestHTTPLeavesRetriesToTheCaller: a read whose context says the caller
+// retries is one request, however the server fails, and a Retry-After
+// the server sent comes back with the error for the caller's wait.
+func TestHTTPLeavesRetriesToTheCaller(t *testing.T) {
+	_, p, h := setup(t)
+	p.FailNextWith(10, http.StatusServiceUnavailable, http.Header{"Retry-After": {"7"}})
+	_, err := h.ReadURL(retry.CallerRetries(context.Background()), p.URL()+"/blob", 0, 10)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("got %v, want a 503 error", err)
+	}
+	if n := p.Requests(); n != 1 {
+		t.Fatalf("requests = %d, want 1: the caller's budget counts retries", n)
+	}
+	if d := retry.After(err); d != 7*time.Second {
+		t.Fatalf("Retry-After in the error = %v, want 7s", d)
+	}
 }

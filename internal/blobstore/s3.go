@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // Defaults for S3Config.
@@ -289,11 +291,15 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, length int64) (io.R
 	}
 	// The request gets its own cancel so that a stalled body can abort it.
 	reqCtx, cancel := context.WithCancel(ctx)
+	var once []func(*s3.Options)
+	if retry.ByCaller(ctx) { // the caller's budget counts every request
+		once = append(once, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	}
 	out, err := s.client.GetObject(reqCtx, &s3.GetObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.objectKey(key)),
 		Range:  aws.String(rng),
-	})
+	}, once...)
 	if err != nil {
 		cancel()
 		return nil, s.mapErr("read", key, err)

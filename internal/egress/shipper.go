@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"time"
+
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // Message is one event as handed to a Queue: ID is the event id (the
@@ -75,7 +76,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			s.p.w.refreshTotal()
 		}
 		if len(recs) == 0 {
-			Sleep(ctx, s.cfg.IdleWait)
+			retry.Sleep(ctx, s.cfg.IdleWait)
 		}
 	}
 	return nil
@@ -98,12 +99,12 @@ func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err er
 		}
 		todo = append(todo, Message{ID: ev.ID, Body: ev.appendJSON(nil)})
 	}
-	delay := s.cfg.RetryMin
-	for len(todo) > 0 {
+	pol := retry.Policy{Base: s.cfg.RetryMin, Max: s.cfg.RetryMax} // no Attempts: until ctx ends
+	for fails := 1; len(todo) > 0; fails++ {
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 		errs, sendErr := s.q.Send(sctx, todo)
 		cancel()
-		var retry []Message
+		var again []Message
 		for i, m := range todo {
 			e := sendErr
 			if e == nil && i < len(errs) {
@@ -115,19 +116,19 @@ func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err er
 				s.deadLetter(m.Body, e.Error())
 				rejected++
 			default:
-				retry = append(retry, m)
+				again = append(again, m)
 			}
 		}
-		if len(retry) == 0 {
+		if len(again) == 0 {
 			return rejected, nil
 		}
-		s.p.m.shipFailed.Add(float64(len(retry)))
-		s.log.Warn("egress: queue send failed; retrying", "events", len(retry), "retry_in", delay, "err", firstErr(sendErr, errs))
-		todo = retry
-		if !Sleep(ctx, delay) {
-			return rejected, ctx.Err()
+		s.p.m.shipFailed.Add(float64(len(again)))
+		delay := pol.Delay(fails, 0)
+		s.log.Warn("egress: queue send failed; retrying", "events", len(again), "retry_in", delay, "err", firstErr(sendErr, errs))
+		todo = again
+		if err := retry.Sleep(ctx, delay); err != nil {
+			return rejected, err
 		}
-		delay = min(s.cfg.RetryMax, delay*2)
 	}
 	return rejected, nil
 }
@@ -175,20 +176,4 @@ func AppendDeadLetter(path string, body []byte, reason string) error {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
-}
-
-// Sleep waits d with ±20% jitter; it returns false if ctx ended first.
-// It is the backoff wait of the shipper and of the billing consumer.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	if d > 0 {
-		d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
