@@ -174,7 +174,8 @@ func TestRedisHungFallsBack(t *testing.T) {
 		}
 		mu.Unlock()
 	}()
-	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	// No timeout of its own: only the limiter's deadline can end the wait.
+	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true, ReadTimeout: -1, WriteTimeout: -1})
 	defer c.Close()
 	l := NewRedis(c, Limit{Rate: 0.001, Burst: 1}, RedisConfig{Prefix: "x:", RetryInterval: time.Hour}, prometheus.NewRegistry(), nil)
 	done := make(chan [2]bool, 1)
