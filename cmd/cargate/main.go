@@ -141,6 +141,10 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 		cfg.Server.Flags(fs)
 	}
 	switch name {
+	case "serve", "gateway":
+		cfg.RateLimit.Flags(fs)
+	}
+	switch name {
 	case "serve":
 		cfg.Indexer.Flags(fs)
 		cfg.Indexer.FetchFlags(fs)

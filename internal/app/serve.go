@@ -64,7 +64,11 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
-	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withEgress(gateway.WithTunnel(mux)), n.reg), opsHandler(n, ready), n.log)
+	withRateLimit, err := rateLimited(cfg, n)
+	if err != nil {
+		return err
+	}
+	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withRateLimit(withEgress(gateway.WithTunnel(mux))), n.reg), opsHandler(n, ready), n.log)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,8 @@ type Config struct {
 	DenylistPoll time.Duration
 	// Server bounds what clients can hold of every HTTP listener.
 	Server ServerConfig
+	// RateLimit holds each client of the public listener to a rate.
+	RateLimit RateLimitConfig
 }
 
 // EnvPrefix prefixes every environment variable.
@@ -197,7 +199,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: use auto, text or json", c.LogFormat))
 	}
-	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate(), c.Names.Validate(), c.Server.Validate())
+	errs = append(errs, c.Indexer.Validate(), c.Egress.Validate(), c.Names.Validate(), c.Server.Validate(), c.RateLimit.Validate())
 	return errors.Join(errs...)
 }
 
@@ -214,5 +216,6 @@ func (c *Config) Masked() []any {
 		"blob_store", c.BlobStore, "key_file", c.KeyFile, "key", key, "did_web", c.DIDWeb,
 		"subdomain_hosts", c.SubdomainHosts, "retrieval_timeout", c.RetrievalTimeout.String(),
 		"shutdown_grace", c.ShutdownGrace.String(), "indexer_url", c.Indexer.URL, "egress", c.Egress.Enabled,
-		"egress_sqs_queue_url", c.Egress.SQSQueueURL, "redis_addr", c.Indexer.RedisAddr}
+		"egress_sqs_queue_url", c.Egress.SQSQueueURL, "redis_addr", c.Indexer.RedisAddr,
+		"rate_limit", c.RateLimit.Rate, "rate_limit_redis", c.RateLimit.Redis}
 }
