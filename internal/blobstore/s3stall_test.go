@@ -6,8 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // TestS3StalledBody: an S3 endpoint that sends part of a ranged body and
@@ -47,5 +50,29 @@ func TestS3StalledBody(t *testing.T) {
 	// longer than the 200 ms stall timeout itself).
 	if el := time.Since(start); el > 8*time.Second {
 		t.Fatalf("stall detected after %v, want about 200ms", el)
+	}
+}
+
+// TestS3LeavesRetriesToTheCaller: an S3 read whose context says the caller
+// retries (the resolver's) is one request to an endpoint that keeps
+// answering 503, not the SDK's three attempts.
+func TestS3LeavesRetriesToTheCaller(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "<Error><Code>SlowDown</Code></Error>", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	s, err := NewS3(context.Background(), S3Config{Bucket: "b", Endpoint: srv.URL, AccessKey: "k", SecretKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang guard only
+	defer cancel()
+	if _, err := s.ReadRange(retry.CallerRetries(ctx), "k", 0, 100); err == nil {
+		t.Fatal("a read of an endpoint answering 503 succeeded")
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("requests = %d, want 1: the caller's budget counts retries", n)
 	}
 }

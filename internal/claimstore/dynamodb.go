@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/cargate/cargate/internal/retry"
 )
 
 // Attribute names of the DynamoDB tables.
@@ -114,10 +116,11 @@ func (d *Dynamo) Put(ctx context.Context, claim cid.Cid, data []byte, keys []mul
 	return nil
 }
 
-// batchWrite writes reqs, retrying unprocessed items with backoff.
+// batchWrite writes reqs, retrying unprocessed items with backoff (the
+// project's one policy, internal/retry) for at most 9 calls.
 func (d *Dynamo) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	wait := 20 * time.Millisecond
-	for attempt := 0; len(reqs) > 0; attempt++ {
+	pol := retry.Policy{Base: 20 * time.Millisecond, Max: time.Second, Attempts: 9}
+	for fails := 1; ; fails++ {
 		out, err := d.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{d.keysTable: reqs},
 		})
@@ -128,17 +131,13 @@ func (d *Dynamo) batchWrite(ctx context.Context, reqs []types.WriteRequest) erro
 		if len(reqs) == 0 {
 			return nil
 		}
-		if attempt >= 8 {
-			return fmt.Errorf("%d items still unprocessed after %d attempts", len(reqs), attempt+1)
+		if pol.GiveUp(fails) {
+			return fmt.Errorf("%d items still unprocessed after %d attempts", len(reqs), fails)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := retry.Sleep(ctx, pol.Delay(fails, 0)); err != nil {
+			return err
 		}
-		wait = min(2*wait, time.Second)
 	}
-	return nil
 }
 
 // Find implements Store.
