@@ -41,15 +41,11 @@ func TestS3StalledBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	start := time.Now()
+	// Without stall detection the read would end only with the caller's
+	// 10 s deadline, in a context error rather than ErrStalled.
 	n, err := io.Copy(io.Discard, rc)
 	if !errors.Is(err, ErrStalled) {
 		t.Fatalf("read %d bytes, err %v; want ErrStalled", n, err)
-	}
-	// Well under the caller's 10 s deadline (a loaded machine may take
-	// longer than the 200 ms stall timeout itself).
-	if el := time.Since(start); el > 8*time.Second {
-		t.Fatalf("stall detected after %v, want about 200ms", el)
 	}
 }
 
