@@ -17,6 +17,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cargate/cargate/internal/prom"
 )
 
 // DefaultPoll is how often list files are checked for changes.
@@ -234,13 +236,9 @@ func Open(files []string, reg prometheus.Registerer, log *slog.Logger) (*List, e
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cargate_denylist_refusals_total",
 			Help: "Requests and imports refused by the denylist, by where they were refused."}, []string{"where"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{l.entries, l.malformed, l.refusals} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
+	l.entries = prom.Register(reg, l.entries)
+	l.malformed = prom.Register(reg, l.malformed)
+	l.refusals = prom.Register(reg, l.refusals)
 	if err := l.reload(); err != nil {
 		return nil, err
 	}

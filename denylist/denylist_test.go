@@ -184,3 +184,29 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return pb.GetCounter().GetValue()
 }
+
+// TestOpenTwiceOnOneRegistry: a second list on the same registry (a
+// restart of the part in tests, or two roles in one process) reuses the
+// metrics, as every package's do (internal/prom), instead of failing.
+func TestOpenTwiceOnOneRegistry(t *testing.T) {
+	a := testCID(t, "a")
+	f := filepath.Join(t.TempDir(), "deny")
+	if err := os.WriteFile(f, []byte(badbits(a.String()+"/")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := Open([]string{f}, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open([]string{f}, reg, log)
+	if err != nil {
+		t.Fatalf("second Open on one registry: %v", err)
+	}
+	first.Denied("test", "/ipfs/"+a.String())
+	second.Denied("test", "/ipfs/"+a.String())
+	if got := value(t, second.refusals.WithLabelValues("test")); got != 2 {
+		t.Fatalf("refusals %v, want 2: the two lists count in one metric", got)
+	}
+}
