@@ -21,7 +21,7 @@ const (
 	DefaultIndexerNegativeTTL   = indexer.DefaultNegativeTTL
 	DefaultIndexerRemoteTimeout = indexer.DefaultRemoteTimeout
 	DefaultIndexerClientTimeout = indexer.DefaultClientTimeout
-	DefaultMaxIndexSize         = 8 << 20
+	DefaultMaxIndexSize         = indexer.DefaultMaxIndexBytes
 	DefaultIntakeMaxBody        = indexer.DefaultIntakeMaxBody
 	DefaultIntakeBodyTimeout    = indexer.DefaultIntakeBodyTimeout
 	DefaultIntakeConcurrency    = indexer.DefaultIntakeConcurrency

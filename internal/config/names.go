@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/cargate/cargate/names"
 )
 
 // DefaultNameRoutingTimeout bounds one remote IPNS record lookup.
-const DefaultNameRoutingTimeout = 10 * time.Second
+const DefaultNameRoutingTimeout = names.DefaultRoutingTimeout
 
 // NamesConfig configures how the gateway resolves /ipns/ names and
 // DNSLink hosts.
