@@ -74,7 +74,7 @@ func (b *cachedBackend) ResolvePath(ctx context.Context, p path.ImmutablePath) (
 		return resolution{md: md}, int64(len(key)) + 64*int64(len(md.PathSegmentRoots)+1), 0, nil
 	})
 	if err != nil {
-		return boxogw.ContentPathMetadata{}, err
+		return boxogw.ContentPathMetadata{}, mapContentError(err)
 	}
 	return res.md, res.err
 }
@@ -109,10 +109,11 @@ func (b *cachedBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ..
 		return md, nil, err
 	}
 	if !ok {
-		return b.BlocksBackend.Get(ctx, p, ranges...)
+		md, resp, err := b.BlocksBackend.Get(ctx, p, ranges...)
+		return md, resp, mapContentError(err)
 	}
 	got, resp, err := b.BlocksBackend.Get(ctx, t, ranges...)
-	return merge(md, got), resp, err
+	return merge(md, got), resp, mapContentError(err)
 }
 
 // Head implements boxogw.IPFSBackend.
@@ -122,10 +123,11 @@ func (b *cachedBackend) Head(ctx context.Context, p path.ImmutablePath) (boxogw.
 		return md, nil, err
 	}
 	if !ok {
-		return b.BlocksBackend.Head(ctx, p)
+		md, resp, err := b.BlocksBackend.Head(ctx, p)
+		return md, resp, mapContentError(err)
 	}
 	got, resp, err := b.BlocksBackend.Head(ctx, t)
-	return merge(md, got), resp, err
+	return merge(md, got), resp, mapContentError(err)
 }
 
 // GetBlock implements boxogw.IPFSBackend.
@@ -135,8 +137,9 @@ func (b *cachedBackend) GetBlock(ctx context.Context, p path.ImmutablePath) (box
 		return md, nil, err
 	}
 	if !ok {
-		return b.BlocksBackend.GetBlock(ctx, p)
+		md, f, err := b.BlocksBackend.GetBlock(ctx, p)
+		return md, f, mapContentError(err)
 	}
 	got, f, err := b.BlocksBackend.GetBlock(ctx, t)
-	return merge(md, got), f, err
+	return merge(md, got), f, mapContentError(err)
 }

@@ -26,23 +26,108 @@ import (
 func (b *cachedBackend) GetCAR(ctx context.Context, p path.ImmutablePath, params boxogw.CarParams) (boxogw.ContentPathMetadata, io.ReadCloser, error) {
 	if params.Range != nil || (params.Scope != boxogw.DagScopeAll && params.Scope != "") ||
 		params.Duplicates == boxogw.DuplicateBlocksIncluded {
-		return b.BlocksBackend.GetCAR(ctx, p, params)
+		return b.boxoCAR(ctx, p, params)
 	}
 	_, plain, err := b.dirs.resolve(ctx, p)
 	if err != nil || !plain {
-		return b.BlocksBackend.GetCAR(ctx, p, params) // boxo shapes its own errors
+		return b.boxoCAR(ctx, p, params) // boxo shapes its own errors
 	}
 	md, err := b.ResolvePath(ctx, p)
 	if err != nil || len(md.LastSegmentRemainder) > 0 {
-		return b.BlocksBackend.GetCAR(ctx, p, params)
+		return b.boxoCAR(ctx, p, params)
 	}
 	file := md.LastSegment.RootCid()
 	if ok, err := b.isFile(ctx, file); err != nil || !ok {
-		return b.BlocksBackend.GetCAR(ctx, p, params)
+		return b.boxoCAR(ctx, p, params)
 	}
 	return md, &carStream{write: func(w io.Writer) error {
 		return b.writeFileCAR(ctx, w, md.PathSegmentRoots, file)
 	}}, nil
+}
+
+// boxoCAR is boxo's CAR, read ahead through its first block. boxo sends
+// a block before it decodes it, so a root it then fails on (a block the
+// IPLD decoders refuse, a read that times out) used to cut the response
+// after its first bytes; read ahead, the failure comes before any byte is
+// sent, and the stream guard answers it with a status instead.
+func (b *cachedBackend) boxoCAR(ctx context.Context, p path.ImmutablePath, params boxogw.CarParams) (boxogw.ContentPathMetadata, io.ReadCloser, error) {
+	md, rc, err := b.BlocksBackend.GetCAR(ctx, p, params)
+	if err != nil {
+		return md, rc, mapContentError(err)
+	}
+	return md, &readAheadCAR{ctx: ctx, rc: rc}, nil
+}
+
+// maxCARReadAhead bounds what readAheadCAR holds: a header and a block of
+// the largest size cargate imports, with room to spare.
+const maxCARReadAhead = 9 << 20
+
+// readAheadCAR holds back the start of a CAR (its header section, its
+// first block section and one byte more, or the error that comes instead)
+// before handing out any byte.
+type readAheadCAR struct {
+	ctx    context.Context
+	rc     io.ReadCloser
+	primed bool
+	buf    []byte
+	err    error
+}
+
+func (r *readAheadCAR) Read(p []byte) (int, error) {
+	if !r.primed {
+		r.primed = true
+		r.buf, r.err = readSections(r.rc, 2, maxCARReadAhead)
+		if r.err != nil && r.err != io.EOF {
+			streamRefused(r.ctx, r.err)
+			r.buf = nil
+		}
+	}
+	if len(r.buf) > 0 {
+		n := copy(p, r.buf)
+		r.buf = r.buf[n:]
+		return n, nil
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	return r.rc.Read(p)
+}
+
+func (r *readAheadCAR) Close() error { return r.rc.Close() }
+
+// readSections reads from r until it holds n complete varint-framed
+// sections and at least one byte after them, an error, or limit bytes.
+func readSections(r io.Reader, n, limit int) ([]byte, error) {
+	buf := make([]byte, 0, 32<<10)
+	for {
+		if end := framedEnd(buf, n); (end >= 0 && len(buf) > end) || len(buf) >= limit {
+			return buf, nil
+		}
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*cap(buf), limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// framedEnd is the offset just past the first n varint-framed sections of
+// b, or -1 when b does not hold them all yet.
+func framedEnd(b []byte, n int) int {
+	at := 0
+	for range n {
+		size, k := binary.Uvarint(b[at:])
+		if k <= 0 || size > uint64(len(b)-at-k) {
+			return -1
+		}
+		at += k + int(size)
+	}
+	return at
 }
 
 // carStream is a CAR written on demand. io.Copy uses WriteTo, so blocks go

@@ -15,6 +15,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
+	"github.com/ipld/go-ipld-prime/codec/dagcbor"
+	"github.com/ipld/go-ipld-prime/codec/dagjson"
 
 	"github.com/cargate/cargate/internal/verify"
 	"github.com/cargate/cargate/resolver"
@@ -29,6 +31,8 @@ func mapError(c cid.Cid, err error) error {
 		return nil
 	case errors.Is(err, resolver.ErrNotFound):
 		return format.ErrNotFound{Cid: c}
+	case undecodable(err):
+		return errUndecodable
 	case errors.Is(err, resolver.ErrUnverified):
 		return boxogw.NewErrorStatusCode(errors.New("stored content failed verification"), http.StatusBadGateway)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -39,6 +43,30 @@ func mapError(c cid.Cid, err error) error {
 		return boxogw.NewErrorRetryAfter(boxogw.NewErrorStatusCode(errors.New("content location service unavailable"), http.StatusServiceUnavailable), 10*time.Second)
 	}
 	return boxogw.NewErrorStatusCode(errors.New("failed to read content"), http.StatusBadGateway)
+}
+
+// errUndecodable answers a block the IPLD decoders refuse: nested deeper
+// than their limit (1,024 levels) or demanding more than their allocation
+// budget. The block is stored and verified, and still served as raw
+// bytes; it is the content that cannot be processed, not the gateway
+// that failed, so it is a 4xx.
+var errUndecodable = boxogw.NewErrorStatusCode(errors.New(
+	"the block cannot be decoded: it nests too deeply or holds too many elements (fetch it with ?format=raw)"),
+	http.StatusUnprocessableEntity)
+
+func undecodable(err error) bool {
+	return errors.Is(err, dagcbor.ErrDecodeDepthExceeded) || errors.Is(err, dagjson.ErrDecodeDepthExceeded) ||
+		errors.Is(err, dagcbor.ErrAllocationBudgetExceeded)
+}
+
+// mapContentError maps the errors of boxo's own work on content (path
+// resolution, decoding, traversal) that are the content's fault; it
+// leaves every other error for boxo to shape.
+func mapContentError(err error) error {
+	if err != nil && undecodable(err) {
+		return errUndecodable
+	}
+	return err
 }
 
 // mappedBlockstore maps the resolver's errors for boxo, and marks the
@@ -86,6 +114,17 @@ type stream struct {
 func streamFailed(ctx context.Context, err error) {
 	s, ok := ctx.Value(streamKey{}).(*stream)
 	if !ok || errors.Is(err, context.Canceled) || !s.wroteHeader.Load() {
+		return
+	}
+	s.err.Store(err)
+	s.failed.Store(true)
+}
+
+// streamRefused records a failure that came before boxo wrote anything
+// (the read-ahead of a CAR): the stream guard answers it with a status.
+func streamRefused(ctx context.Context, err error) {
+	s, ok := ctx.Value(streamKey{}).(*stream)
+	if !ok || errors.Is(err, context.Canceled) {
 		return
 	}
 	s.err.Store(err)
