@@ -2,15 +2,27 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
 	"github.com/multiformats/go-multihash"
+	ed25519 "github.com/storacha/go-ucanto/principal/ed25519/signer"
+
+	"github.com/cargate/cargate/internal/faultproxy"
 )
 
 // The adversarial suite, part two (part one is e2e_hostile_test.go): the
@@ -87,5 +99,277 @@ func TestUndecodableBlocksAre4xx(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("log:\n%s", s.log)
+	}
+}
+
+// proxiedGateway imports files (name → bytes, in one directory) into a
+// blob directory published over HTTP behind a fault-injecting proxy, and
+// starts the scaled-out shape over it: an indexer, and a stateless
+// gateway that reads every shard through the proxy. It returns the
+// gateway, the proxy and the directory's root CID.
+func proxiedGateway(t *testing.T, files map[string][]byte, gatewayFlags ...string) (*server, *faultproxy.Proxy, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := t.TempDir()
+	blobs := filepath.Join(data, "blobs")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	origin := httptest.NewServer(http.FileServer(http.Dir(blobs)))
+	t.Cleanup(origin.Close)
+	proxy := faultproxy.New(origin.URL)
+	t.Cleanup(proxy.Close)
+	spec := fmt.Sprintf("file://%s?public-url=%s", blobs, proxy.URL())
+	root := importRoots(t, data, "--blob-store", spec, "--shard-size", "4194304", dir)[0]
+	idx := startRole(t, "indexer", data, "--blob-store", spec)
+	gw := startRole(t, "gateway", t.TempDir(), append([]string{"--indexer-url", idx.url, "--fetch-allow", "127.0.0.1"}, gatewayFlags...)...)
+	return gw, proxy, root
+}
+
+// carFileBytes checks a CAR of a UnixFS file: every block matches its
+// CID, and its raw leaves, in order, are the file.
+func carFileBytes(t *testing.T, car []byte) []byte {
+	t.Helper()
+	br, err := carv2.NewBlockReader(bytes.NewReader(car))
+	if err != nil {
+		t.Fatalf("not a CAR: %v", err)
+	}
+	var file []byte
+	for {
+		b, err := br.Next()
+		if errors.Is(err, io.EOF) {
+			return file
+		}
+		if err != nil {
+			t.Fatalf("CAR section: %v", err)
+		}
+		got, err := b.Cid().Prefix().Sum(b.RawData())
+		if err != nil || !got.Equals(b.Cid()) {
+			t.Fatalf("CAR block %s does not match its CID", b.Cid())
+		}
+		if b.Cid().Type() == cid.Raw {
+			file = append(file, b.RawData()...)
+		}
+	}
+}
+
+// TestStalledCARAbortedOverTheBinary: a gateway reads a file's shards
+// over HTTP; storage stalls in the middle of a ?format=car response,
+// past --retrieval-timeout. The client sees the connection break (it
+// used to get a clean chunked 200 ending in boxo's "Response truncated"
+// text), and the next request, with storage answering again, gets the
+// whole verified CAR: nothing of the stalled one was kept.
+func TestStalledCARAbortedOverTheBinary(t *testing.T) {
+	want := seeded(10<<20+777, 21)
+	gw, proxy, root := proxiedGateway(t, map[string][]byte{"f.bin": want}, "--retrieval-timeout", "1s")
+	url := gw.url + "/ipfs/" + root + "/f.bin?format=car"
+
+	// Resolve the path first, so the stall hits the file's leaves.
+	if resp, _ := fetch(t, "GET", gw.url+"/ipfs/"+root+"/f.bin?format=raw"); resp.StatusCode != 200 {
+		t.Fatalf("the file's root block: %d", resp.StatusCode)
+	}
+	proxy.StallAfter(2<<20, time.Minute) // ends when the gateway hangs up
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("no status line: %v (the status must be sent before the stall)", err)
+	}
+	body, readErr := readAllLimit(resp)
+	resp.Body.Close()
+	if readErr == nil {
+		t.Errorf("the stalled CAR ended cleanly: status %d, %d bytes, tail %q", resp.StatusCode, len(body), body[max(0, len(body)-100):])
+	}
+	if bytes.Contains(body, []byte("Gateway Error")) {
+		t.Errorf("boxo's error text was sent inside the CAR body")
+	}
+	if len(body) == 0 {
+		t.Errorf("nothing was sent before the stall: the test did not stall mid-stream")
+	}
+
+	proxy.Clear()
+	before := proxy.Requests()
+	resp, full := fetch(t, "GET", url)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the stall: status %d", resp.StatusCode)
+	}
+	if got := carFileBytes(t, full); !bytes.Equal(got, want) {
+		t.Errorf("after the stall: the CAR holds %d file bytes, want the %d of the file", len(got), len(want))
+	}
+	if proxy.Requests() == before {
+		t.Errorf("the request after the stall read no storage: answered from what the stalled one left")
+	}
+	if t.Failed() {
+		t.Logf("gateway log:\n%s", gw.log)
+	}
+}
+
+// TestOneHangUpLeavesTheOthersServed: clients ask at once for the same
+// content, not yet cached, from slow storage; the first to ask (whose
+// request started the shared load) hangs up early. The others all get
+// 200 with the right bytes (they used to get a 500: the shared load ran
+// under the first caller's context).
+func TestOneHangUpLeavesTheOthersServed(t *testing.T) {
+	want := seeded(6<<20+4321, 22)
+	gw, proxy, root := proxiedGateway(t, map[string][]byte{"f.bin": want})
+	url := gw.url + "/ipfs/" + root + "/f.bin"
+	// Warm the directory, so what the clients share is the file's load.
+	if resp, _ := fetch(t, "GET", gw.url+"/ipfs/"+root+"/?format=raw"); resp.StatusCode != 200 {
+		t.Fatalf("directory: %d", resp.StatusCode)
+	}
+	proxy.StallAfter(256<<10, 3*time.Second) // every storage read is slow
+
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	first := make(chan error, 1)
+	before := proxy.Requests()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); proxy.Requests() == before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first client's request never reached storage")
+		}
+	}
+	const others = 6
+	type result struct {
+		code int
+		body []byte
+		err  error
+	}
+	results := make(chan result, others)
+	for range others {
+		go func() {
+			resp, err := http.Get(url)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			body, err := readAllLimit(resp)
+			resp.Body.Close()
+			results <- result{resp.StatusCode, body, err}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the others join the load while it is slow
+	hangUp()
+	if err := <-first; err == nil {
+		t.Log("the first client finished before it hung up; the test may not have exercised a hang-up")
+	}
+	for range others {
+		select {
+		case r := <-results:
+			if r.err != nil || r.code != 200 || !bytes.Equal(r.body, want) {
+				t.Errorf("another client: status %d, %d of %d bytes, err %v, body %.80q", r.code, len(r.body), len(want), r.err, r.body)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("a client got no answer in two minutes")
+		}
+	}
+	if t.Failed() {
+		t.Logf("gateway log:\n%s", gw.log)
+	}
+}
+
+// tinyFS mounts a tmpfs of size (mount's syntax, "16m") and unmounts it
+// when the test ends. It needs root (CAP_SYS_ADMIN); without it the test
+// is skipped, except in CI, where it fails.
+func tinyFS(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		msg := fmt.Sprintf("cannot mount a tmpfs (this test needs root): %v: %s", err, out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillFS writes a file into dir until its filesystem is full.
+func fillFS(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v, want ENOSPC", dir, err)
+			}
+			break
+		}
+	}
+	for _, n := range []int{4096, 1} { // the last partial blocks
+		for {
+			if _, err := f.Write(chunk[:n]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// TestFullDiskClaimsAre503: a running `cargate serve` whose data dir is
+// on a full filesystem is sent claims (an import through --indexer-url,
+// with the node's delegation). The POST /claims answers 503 and the
+// process lives: /healthz answers after (pebble used to call os.Exit
+// from the write, and the gateway died with it).
+func TestFullDiskClaimsAre503(t *testing.T) {
+	mnt := tinyFS(t, "32m")
+	data := filepath.Join(mnt, "data")
+	agent, _ := ed25519.Generate()
+	keyText, _ := ed25519.Format(agent)
+	keyFile := filepath.Join(t.TempDir(), "writer.key")
+	os.WriteFile(keyFile, []byte(keyText+"\n"), 0o600)
+	proof, err := cargate(t, "delegate", "--data-dir", data, "--audience", agent.DID().String(), "--can", "claim/cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofFile := filepath.Join(t.TempDir(), "proof.txt")
+	os.WriteFile(proofFile, []byte(proof), 0o600)
+	srv := startServe(t, data)
+
+	fillFS(t, mnt)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("claims for a full disk"), 0o600)
+	out, err := cargate(t, "import", "--data-dir", t.TempDir(), "--blob-store", t.TempDir(), "--key-file", keyFile,
+		"--proof", proofFile, "--indexer-url", srv.url, "--quiet", src)
+	if err == nil {
+		t.Errorf("an import into a node with a full disk succeeded: %q", out)
+	} else if !strings.Contains(err.Error(), "503") {
+		t.Errorf("import into a node with a full disk: %v, want the indexer's 503", err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the node died on a full disk: %v; log:\n%s", err, srv.log)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.url + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz after the full disk: %v; log:\n%s", err, srv.log)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz after the full disk: %d", resp.StatusCode)
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", srv.log)
 	}
 }
