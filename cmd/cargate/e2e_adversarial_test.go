@@ -7,17 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
+	ipldformat "github.com/ipfs/go-ipld-format"
 	carv2 "github.com/ipld/go-car/v2"
 	"github.com/multiformats/go-multihash"
 	ed25519 "github.com/storacha/go-ucanto/principal/ed25519/signer"
@@ -370,4 +375,132 @@ func TestFullDiskClaimsAre503(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log:\n%s", srv.log)
 	}
+}
+
+// egressReport drains data's spool (after its server stopped) and
+// returns `cargate egress report --space space`.
+func egressReport(t *testing.T, data, space string) string {
+	t.Helper()
+	if _, err := cargate(t, "egress", "consume", "--data-dir", data, "--once"); err != nil {
+		t.Fatalf("egress consume: %v", err)
+	}
+	out, err := cargate(t, "egress", "report", "--data-dir", data, "--space", space)
+	if err != nil {
+		t.Fatalf("egress report: %v", err)
+	}
+	return out
+}
+
+// TestLongPathBilledOverTheBinary: a 50 MiB file behind a path over
+// 1 MiB (a chain of UnixFS directories with 64 KiB names) is served and
+// billed. Its event used to
+// be too large for the spool and was dropped: the 50 MiB went unbilled.
+func TestLongPathBilledOverTheBinary(t *testing.T) {
+	const space = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+	want := seeded(50<<20, 23)
+	src := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(src, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	file, err := cid.Decode(importRoots(t, data, "--space", space, src)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sixteen directories, each holding the next under a 65,700-byte
+	// name: a path past 1 MiB, in a request line net/http still takes
+	// (1 MiB of headers and 4 KiB of slack).
+	var names []string
+	for i := range 16 {
+		names = append(names, string(rune('a'+i))+strings.Repeat("x", 65699))
+	}
+	child := file
+	var dirs []rawBlock
+	for i := len(names) - 1; i >= 0; i-- {
+		nd := unixfs.EmptyDirNode()
+		nd.SetCidBuilder(cid.V1Builder{Codec: cid.DagProtobuf, MhType: multihash.SHA2_256})
+		if err := nd.AddRawLink(names[i], &ipldformat.Link{Cid: child}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, rawBlock{c: nd.Cid(), data: nd.RawData()})
+		child = nd.Cid()
+	}
+	car := filepath.Join(t.TempDir(), "dirs.car")
+	writeCAR(t, car, []cid.Cid{child}, dirs...)
+	importRoots(t, data, "--space", space, car)
+	path := "/ipfs/" + child.String() + "/" + strings.Join(names, "/")
+	if len(path) <= 1<<20 {
+		t.Fatalf("the path is %d bytes, want more than 1 MiB", len(path))
+	}
+
+	s := startServe(t, data)
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAllLimit(resp)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("behind the long path: status %d, %d of %d bytes, err %v", resp.StatusCode, len(got), len(want), err)
+	}
+	s.stop(t)
+	if out := egressReport(t, data, space); !strings.Contains(out, strconv.Itoa(len(want))+"  1") {
+		t.Errorf("the %d bytes served behind a %d-byte path were not billed:\n%s\nlog:\n%s", len(want), len(path), out, s.log)
+	}
+}
+
+// TestFloodLeavesOthersBilledOverTheBinary: one client address
+// (127.0.0.1) floods a node whose spool holds 32 MiB (the least it
+// takes) with 1,000 HEADs behind 64 KiB paths, then 2,000 behind short
+// ones; another address (127.0.0.2) is then served a file. The other's
+// event is billed (the flood used to fill the spool, and every event
+// after it was dropped), and the flood's events are shed and counted.
+func TestFloodLeavesOthersBilledOverTheBinary(t *testing.T) {
+	const space = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+	const floodSpace = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+	want := seeded(100_000, 24)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	os.WriteFile(src, want, 0o600)
+	flooded := t.TempDir()
+	os.WriteFile(filepath.Join(flooded, "x.txt"), []byte("flooded"), 0o600)
+	data := t.TempDir()
+	root := importRoots(t, data, "--space", space, src)[0]
+	floodRoot := importRoots(t, data, "--space", floodSpace, flooded)[0]
+	ops := freeAddr(t)
+	s := startServe(t, data, "--egress-spool-max-bytes", "33554432", "--metrics-listen", ops)
+
+	flooder := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	long := s.url + "/ipfs/" + floodRoot + "/" + strings.Repeat("f", 64<<10)
+	for i := range 3000 {
+		u := long
+		if i >= 1000 {
+			u = s.url + "/ipfs/" + floodRoot + "/y" // small ones fill what the large ones left
+		}
+		resp, err := flooder.Head(u)
+		if err != nil {
+			t.Fatalf("flood HEAD %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}}
+	resp, err := other.Get(s.url + "/ipfs/" + root)
+	if err != nil {
+		t.Fatalf("the other client (from 127.0.0.2): %v", err)
+	}
+	got, err := readAllLimit(resp)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the other client: status %d, %d bytes, err %v", resp.StatusCode, len(got), err)
+	}
+	_, metrics := fetch(t, "GET", "http://"+ops+"/metrics")
+	if !regexp.MustCompile(`(?m)^cargate_egress_events_shed_total [1-9]`).Match(metrics) {
+		t.Errorf("the flood's events were not counted as shed")
+	}
+	s.stop(t)
+	if out := egressReport(t, data, space); !strings.Contains(out, strconv.Itoa(len(want))+"  1") {
+		t.Errorf("after one address flooded, the other's %d bytes were not billed:\n%s\nlog:\n%.3000s", len(want), out, s.log)
+	}
+	t.Logf("the flooded space: %s", egressReport(t, data, floodSpace))
 }
