@@ -504,3 +504,52 @@ func TestFloodLeavesOthersBilledOverTheBinary(t *testing.T) {
 	}
 	t.Logf("the flooded space: %s", egressReport(t, data, floodSpace))
 }
+
+// TestCARWithTooManyRootsRefused: each root of an imported CAR is given
+// an index of every block, so a header naming 200,000 roots once held an
+// import for 770 s and 3 GB (past SIGTERM). A CAR naming more than 256
+// roots is now refused at once with a plain message, and nothing of it
+// is published; 256 roots are taken.
+func TestCARWithTooManyRootsRefused(t *testing.T) {
+	blk := blockOf(cid.Raw, []byte("one block, many roots"))
+	rootsOf := func(n int) []cid.Cid {
+		roots := make([]cid.Cid, n)
+		for i := range roots {
+			roots[i] = blockOf(cid.Raw, []byte(strconv.Itoa(i))).c
+		}
+		roots[0] = blk.c
+		return roots
+	}
+	data := t.TempDir()
+	many := filepath.Join(t.TempDir(), "many.car")
+	writeCAR(t, many, rootsOf(20_000), blk)
+	cmd := exec.Command(binPath, "import", "--data-dir", data, "--quiet", many)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "256") {
+			t.Errorf("a CAR with 20,000 roots: err %v, output %.300q; want a refusal naming the limit of 256", err, out.String())
+		}
+	case <-time.After(2 * time.Minute): // a hang guard: the refusal needs no work
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the import of a CAR with 20,000 roots ran for two minutes")
+	}
+	s := startServe(t, data)
+	if resp, _ := fetch(t, "GET", s.url+"/ipfs/"+blk.c.String()+"?format=raw"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the refused CAR's block: %d, want 404 (nothing of it published)", resp.StatusCode)
+	}
+	s.stop(t)
+
+	ok := filepath.Join(t.TempDir(), "ok.car")
+	writeCAR(t, ok, rootsOf(256), blk)
+	if got := importRoots(t, data, ok); len(got) != 256 {
+		t.Errorf("a CAR with 256 roots: %d roots printed, want 256", len(got))
+	}
+}
