@@ -20,10 +20,12 @@
 // DNSLink 404, an IPNS name without a valid record 502, where boxo would
 // answer 500 for both):
 // unknown content 404, bytes failing verification 502, a backend deadline
-// 504, an unavailable location service 503 with Retry-After. 5xx bodies
-// carry no internal detail. A read that fails after the headers are out
-// aborts the connection, so no client mistakes a truncated body for a
-// whole one.
+// 504, an unavailable location service 503 with Retry-After, a block the
+// IPLD decoders refuse (too deep, too many elements) 422 (mapContentError,
+// for boxo's own decoding). 5xx bodies carry no internal detail. A read
+// that fails after the headers are out aborts the connection, so no
+// client mistakes a truncated body for a whole one; boxo's CARs are read
+// ahead through their first block, so a root that fails is a status.
 //
 // # Metrics
 //
