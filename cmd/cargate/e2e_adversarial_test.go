@@ -502,7 +502,6 @@ func TestFloodLeavesOthersBilledOverTheBinary(t *testing.T) {
 	if out := egressReport(t, data, space); !strings.Contains(out, strconv.Itoa(len(want))+"  1") {
 		t.Errorf("after one address flooded, the other's %d bytes were not billed:\n%s\nlog:\n%.3000s", len(want), out, s.log)
 	}
-	t.Logf("the flooded space: %s", egressReport(t, data, floodSpace))
 }
 
 // TestCARWithTooManyRootsRefused: each root of an imported CAR is given
