@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/internal/prom"
@@ -206,16 +209,33 @@ func (s *Set) has(key string) bool {
 	return ok
 }
 
-// List is the union of list files, kept current by Run.
+// List is the union of lists (files and URLs), kept current by Run.
 type List struct {
-	files     []string
-	log       *slog.Logger
+	sources []*source
+	log     *slog.Logger
+	client  *http.Client
+	now     func() time.Time
+	maxURL  int64 // MaxListBytes; smaller in tests
+
 	set       atomic.Pointer[Set]
-	mu        sync.Mutex
-	stamps    []stamp
+	mu        sync.Mutex // serialises refreshes
 	entries   prometheus.Gauge
 	malformed prometheus.Gauge
 	refusals  *prometheus.CounterVec
+	failures  prometheus.Counter
+}
+
+// source is one list: a file (read again when its size or modification
+// time changes) or an http(s) URL (fetched again every URLPoll, with a
+// conditional GET). set is what it held when last read.
+type source struct {
+	name    string
+	isURL   bool
+	stamp   stamp
+	etag    string
+	lastMod string
+	fetched time.Time
+	set     *Set
 }
 
 type stamp struct {
@@ -223,23 +243,45 @@ type stamp struct {
 	mod  time.Time
 }
 
-// Open loads files (all must be readable now) and registers the list's
-// metrics on reg. With no files it returns a list that refuses nothing.
-func Open(files []string, reg prometheus.Registerer, log *slog.Logger) (*List, error) {
+// URLPoll is how often a list at an http(s) URL is fetched again (a
+// conditional GET: an unchanged list costs one 304).
+const URLPoll = 5 * time.Minute
+
+// URLTimeout bounds one fetch of a list URL.
+const URLTimeout = 2 * time.Minute
+
+// MaxListBytes bounds a list read from a URL (the published badbits.deny
+// is about 30 MB).
+const MaxListBytes = 512 << 20
+
+// Open loads lists — file paths, or http(s) URLs an operator chose — (all
+// must be readable now) and registers the list's metrics on reg. With no
+// lists it returns a list that refuses nothing.
+func Open(lists []string, reg prometheus.Registerer, log *slog.Logger) (*List, error) {
 	l := &List{
-		files: files,
-		log:   log,
+		log:    log,
+		client: &http.Client{Timeout: URLTimeout},
+		now:    time.Now,
+		maxURL: MaxListBytes,
 		entries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cargate_denylist_entries",
 			Help: "Distinct entries of the loaded denylists."}),
 		malformed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cargate_denylist_malformed_lines",
 			Help: "Lines of the loaded denylists that were not understood (skipped)."}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cargate_denylist_refusals_total",
-			Help: "Requests and imports refused by the denylist, by where they were refused."}, []string{"where"}),
+			Help: "Requests, imports and claims refused by the denylist, by where they were refused."}, []string{"where"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "cargate_denylist_reload_failures_total",
+			Help: "Reloads of a denylist file or URL that failed (the list it held before stays in force)."}),
+	}
+	for _, name := range lists {
+		u, err := url.Parse(name)
+		isURL := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+		l.sources = append(l.sources, &source{name: name, isURL: isURL})
 	}
 	l.entries = prom.Register(reg, l.entries)
 	l.malformed = prom.Register(reg, l.malformed)
 	l.refusals = prom.Register(reg, l.refusals)
-	if err := l.reload(); err != nil {
+	l.failures = prom.Register(reg, l.failures)
+	if err := l.refresh(context.Background(), true); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -268,10 +310,32 @@ func (l *List) DeniedCID(where string, c cid.Cid) bool {
 	return true
 }
 
-// Run reloads the files every poll (DefaultPoll if <= 0) when one of them
-// changed, until ctx ends.
+// contentCodecs are the codecs a DAG root is named with: a claim names
+// content by multihash alone, and a list names roots by CID.
+var contentCodecs = []uint64{cid.DagProtobuf, cid.Raw, cid.DagCBOR, cid.DagJSON}
+
+// DeniedContent reports whether the content with multihash h is refused
+// as the root of a DAG of any usual codec (what a claim about it would
+// make locatable), counting a refusal under "claim". A nil list refuses
+// nothing.
+func (l *List) DeniedContent(h multihash.Multihash) bool {
+	if l == nil {
+		return false
+	}
+	s := l.set.Load()
+	for _, codec := range contentCodecs {
+		if s.DeniesCID(cid.NewCidV1(codec, h)) {
+			l.refusals.WithLabelValues("claim").Inc()
+			return true
+		}
+	}
+	return false
+}
+
+// Run checks the lists every poll (DefaultPoll if <= 0; URLs only every
+// URLPoll) and puts a changed union in force, until ctx ends.
 func (l *List) Run(ctx context.Context, poll time.Duration) {
-	if len(l.files) == 0 {
+	if len(l.sources) == 0 {
 		return
 	}
 	if poll <= 0 {
@@ -284,75 +348,131 @@ func (l *List) Run(ctx context.Context, poll time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !l.changed() {
+			if err := l.refresh(ctx, false); err != nil {
+				l.log.Error("denylist not reloaded: the list it held before stays in force", "err", err)
+			}
+		}
+	}
+}
+
+// refresh reads again each list that changed and, when any did, puts the
+// new union in force. A list that fails keeps what it held (strict: the
+// first error is returned at once, for Open, where every list must load).
+func (l *List) refresh(ctx context.Context, strict bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	changed := l.set.Load() == nil
+	var errs []error
+	for _, src := range l.sources {
+		var ch bool
+		var err error
+		if src.isURL {
+			ch, err = l.refreshURL(ctx, src)
+		} else {
+			ch, err = l.refreshFile(src)
+		}
+		if err != nil {
+			err = fmt.Errorf("denylist %s: %w", src.name, err)
+			if strict {
+				return err
+			}
+			l.failures.Inc()
+			errs = append(errs, err)
+		}
+		changed = changed || ch
+	}
+	if changed {
+		union := &Set{hashes: map[[sha256.Size]byte]struct{}{}}
+		for _, src := range l.sources {
+			if src.set == nil {
 				continue
 			}
-			if err := l.reload(); err != nil {
-				l.log.Error("denylist not reloaded: the previous list stays in force", "err", err)
+			for h := range src.set.hashes {
+				union.hashes[h] = struct{}{}
 			}
+			union.malformed += src.set.malformed
 		}
+		l.set.Store(union)
+		l.entries.Set(float64(union.Len()))
+		l.malformed.Set(float64(union.malformed))
+		l.log.Info("denylist loaded", "lists", len(l.sources), "entries", union.Len(), "malformed_lines", union.malformed)
 	}
+	return errors.Join(errs...)
 }
 
-func (l *List) changed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, f := range l.files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return true // reload reports it
-		}
-		if i >= len(l.stamps) || l.stamps[i] != (stamp{fi.Size(), fi.ModTime()}) {
-			return true
-		}
-	}
-	return false
-}
-
-// reload reads every file into a new set and puts it in force; on any
-// error the set in force is kept.
-func (l *List) reload() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := &Set{hashes: map[[sha256.Size]byte]struct{}{}}
-	stamps := make([]stamp, len(l.files))
-	malformed := 0
-	for i, name := range l.files {
-		st, err := l.readFile(s, name)
-		if err != nil {
-			return fmt.Errorf("denylist %s: %w", name, err)
-		}
-		stamps[i] = st
-		malformed += s.malformed
-		s.malformed = 0
-	}
-	s.malformed = malformed
-	l.stamps = stamps
-	l.set.Store(s)
-	l.entries.Set(float64(s.Len()))
-	l.malformed.Set(float64(malformed))
-	l.log.Info("denylist loaded", "files", len(l.files), "entries", s.Len(), "malformed_lines", malformed)
-	return nil
-}
-
-func (l *List) readFile(s *Set, name string) (stamp, error) {
-	f, err := os.Open(name)
+func (l *List) refreshFile(src *source) (bool, error) {
+	fi, err := os.Stat(src.name)
 	if err != nil {
-		return stamp{}, err
+		return false, err
+	}
+	if src.set != nil && src.stamp == (stamp{fi.Size(), fi.ModTime()}) {
+		return false, nil
+	}
+	f, err := os.Open(src.name)
+	if err != nil {
+		return false, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return stamp{}, err
+	if fi, err = f.Stat(); err != nil {
+		return false, err
 	}
-	bad := func(line int, text string, err error) {
+	set, err := Parse(f, l.complain(src.name))
+	if err != nil {
+		return false, err
+	}
+	src.set, src.stamp = set, stamp{fi.Size(), fi.ModTime()}
+	return true, nil
+}
+
+// refreshURL fetches src when URLPoll has passed since the last fetch
+// (at once the first time), sending the validators of the copy held.
+func (l *List) refreshURL(ctx context.Context, src *source) (bool, error) {
+	now := l.now()
+	if src.set != nil && now.Sub(src.fetched) < URLPoll {
+		return false, nil
+	}
+	src.fetched = now
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.name, nil)
+	if err != nil {
+		return false, err
+	}
+	if src.set != nil {
+		if src.etag != "" {
+			req.Header.Set("If-None-Match", src.etag)
+		}
+		if src.lastMod != "" {
+			req.Header.Set("If-Modified-Since", src.lastMod)
+		}
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && src.set != nil:
+		return false, nil
+	case resp.StatusCode != http.StatusOK:
+		return false, fmt.Errorf("fetch answered %s", resp.Status)
+	}
+	body := &io.LimitedReader{R: resp.Body, N: l.maxURL + 1}
+	set, err := Parse(body, l.complain(src.name))
+	if err != nil {
+		return false, err
+	}
+	if body.N <= 0 {
+		return false, fmt.Errorf("list larger than %d bytes", l.maxURL)
+	}
+	src.set, src.etag, src.lastMod = set, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	return true, nil
+}
+
+// complain logs a malformed line of list name.
+func (l *List) complain(name string) func(line int, text string, err error) {
+	return func(line int, text string, err error) {
 		if len(text) > 80 {
 			text = text[:80] + "…"
 		}
-		l.log.Warn("denylist line skipped", "file", name, "line", line, "text", text, "err", err)
+		l.log.Warn("denylist line skipped", "list", name, "line", line, "text", text, "err", err)
 	}
-	if err := s.add(f, bad); err != nil {
-		return stamp{}, err
-	}
-	return stamp{fi.Size(), fi.ModTime()}, nil
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,5 +212,106 @@ func TestOpenTwiceOnOneRegistry(t *testing.T) {
 	second.Denied("test", "/ipfs/"+a.String())
 	if got := value(t, second.refusals.WithLabelValues("test")); got != 2 {
 		t.Fatalf("refusals %v, want 2: the two lists count in one metric", got)
+	}
+}
+
+// listServer serves a denylist body with an ETag, answering 304 to a
+// matching If-None-Match, and counts requests (conditional ones apart).
+type listServer struct {
+	mu          sync.Mutex
+	body        string
+	status      int
+	requests    int
+	conditional int
+}
+
+func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	if s.status != 0 {
+		w.WriteHeader(s.status)
+		return
+	}
+	etag := fmt.Sprintf("%q", fmt.Sprint(len(s.body), strings.Count(s.body, "\n")))
+	if r.Header.Get("If-None-Match") != "" {
+		s.conditional++
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	w.Header().Set("ETag", etag)
+	io.WriteString(w, s.body)
+}
+
+func (s *listServer) counts() (requests, conditional int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests, s.conditional
+}
+
+func (s *listServer) set(body string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body, s.status = body, status
+}
+
+// TestListFromURL: a list at a URL is fetched at Open, fetched again
+// (conditionally) only once URLPoll has passed, and a new body is put in
+// force; a failed fetch or an oversized body leaves the last list in
+// force and is counted. A file listed beside it keeps being read.
+func TestListFromURL(t *testing.T) {
+	a, b, c := testCID(t, "a"), testCID(t, "b"), testCID(t, "c")
+	srv := &listServer{body: "version: 1\n---\n" + badbits(a.String()+"/") + "\n"}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	f := filepath.Join(t.TempDir(), "deny")
+	os.WriteFile(f, []byte(c.String()+"\n"), 0o600)
+	l, err := Open([]string{ts.URL + "/badbits.deny", f}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	l.now = func() time.Time { return now }
+	if !l.Denied("test", "/ipfs/"+a.String()) || !l.Denied("test", "/ipfs/"+c.String()) || l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatal("the URL's and the file's entries are not both in force")
+	}
+	ctx := context.Background()
+	srv.set("version: 1\n---\n"+badbits(a.String()+"/")+"\n"+b.String()+"\n", 0)
+	if err := l.refresh(ctx, false); err != nil || l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatalf("fetched again before URLPoll: %v", err)
+	}
+	if n, _ := srv.counts(); n != 1 {
+		t.Fatalf("fetched again before URLPoll: %d requests", n)
+	}
+	now = now.Add(URLPoll)
+	if err := l.refresh(ctx, false); err != nil || !l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatalf("a changed list at the URL was not put in force: %v", err)
+	}
+	now = now.Add(URLPoll)
+	if err := l.refresh(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if n, cond := srv.counts(); n != 3 || cond != 2 {
+		t.Fatalf("unchanged list: %d requests, %d conditional; want 3 and 2", n, cond)
+	}
+	srv.set("", http.StatusInternalServerError)
+	now = now.Add(URLPoll)
+	if err := l.refresh(ctx, false); err == nil || !l.Denied("test", "/ipfs/"+b.String()) || !l.Denied("test", "/ipfs/"+a.String()) {
+		t.Fatalf("a failed fetch: %v; the last list must stay in force", err)
+	}
+	l.maxURL = 100
+	srv.set(strings.Repeat(badbits(c.String()+"/x")+"\n", 10), 0)
+	now = now.Add(URLPoll)
+	if err := l.refresh(ctx, false); err == nil || !strings.Contains(err.Error(), "larger than") || !l.Denied("test", "/ipfs/"+b.String()) {
+		t.Fatalf("an oversized list: %v; the last list must stay in force", err)
+	}
+	if got := value(t, l.failures); got != 2 {
+		t.Fatalf("reload failures %v, want 2", got)
+	}
+	srv.set("", http.StatusNotFound)
+	if _, err := Open([]string{ts.URL + "/gone"}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Fatal("a list URL that cannot be fetched was accepted at start")
 	}
 }

@@ -15,7 +15,8 @@
 // A refused path also refuses everything below it: a list that takes
 // down a directory takes down its files.
 //
-// Files are polled and reloaded when their size or modification time
-// changes; a file that cannot be read on reload leaves the previous list
-// in force rather than opening everything up.
+// Lists are files or http(s) URLs. Files are polled and reloaded when
+// their size or modification time changes; URLs are fetched again every
+// URLPoll with a conditional GET. A list that cannot be read on reload
+// keeps what it held in force rather than opening everything up.
 package denylist

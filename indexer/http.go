@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiformats/go-multihash"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/cache"
@@ -59,6 +60,10 @@ type IntakeConfig struct {
 	// Revoked, when set, is asked about every delegation of an
 	// invocation's proof chain.
 	Revoked Revoked
+	// Denied, when set, refuses a message with a claim about content it
+	// reports (the operator's denylist): such content is not made
+	// locatable.
+	Denied func(content multihash.Multihash) bool
 }
 
 // Defaults for IntakeConfig.
@@ -108,6 +113,7 @@ func NewAPI(svc *Service, cfg APIConfig, reg prometheus.Registerer, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	intake.denied = cfg.Intake.Denied
 	answers, err := cache.NewLocal[[]byte]("indexer_answers", DefaultAnswerCacheBytes, reg)
 	if err != nil {
 		return nil, err

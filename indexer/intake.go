@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/multiformats/go-multihash"
 	"github.com/storacha/go-libstoracha/capabilities/assert"
 	"github.com/storacha/go-libstoracha/capabilities/claim"
 	"github.com/storacha/go-ucanto/core/dag/blockstore"
@@ -40,8 +41,9 @@ const MaxInvocations = 64
 // message is checked fully, index blobs included, and only when all pass
 // is anything stored.
 type Intake struct {
-	svc *Service
-	srv server.ServerView[server.Service]
+	svc    *Service
+	srv    server.ServerView[server.Service]
+	denied func(content multihash.Multihash) bool // nil: nothing refused
 }
 
 // Revoked tells whether a delegation (by CID) was revoked. The node keeps
@@ -197,6 +199,16 @@ func (in *Intake) execute(ctx context.Context, msg message.AgentMessage) (messag
 		rcpts = append(rcpts, r)
 	}
 	var cause error
+	if !failed && in.denied != nil {
+		for _, st := range b.items {
+			if in.denied(st.c.Content) {
+				in.svc.log.Info("intake: message refused", "claim", st.d.Link(), "err", "content on the denylist")
+				cause = fmt.Errorf("%w: content %s is on this node's denylist", ErrBadClaim, st.c.Content.B58String())
+				failed = true
+				break
+			}
+		}
+	}
 	if !failed {
 		if bad, err := b.check(ctx); err != nil {
 			in.svc.log.Info("intake: message refused", "claim", bad.d.Link(), "err", err)

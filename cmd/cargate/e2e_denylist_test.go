@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,42 @@ func countFiles(t *testing.T, dir string) int {
 		return nil
 	})
 	return n
+}
+
+// TestDenylistAtIntakeAndFromURL: an indexer whose --denylist is a URL
+// (an operator's list host, here on loopback) refuses claims about a
+// denied root even from its own key, and stores nothing of that message;
+// other content is still taken in.
+func TestDenylistAtIntakeAndFromURL(t *testing.T) {
+	denied := filepath.Join(t.TempDir(), "denied.txt")
+	os.WriteFile(denied, []byte("never locatable here"), 0o644)
+	fine := filepath.Join(t.TempDir(), "fine.txt")
+	os.WriteFile(fine, []byte("locatable"), 0o644)
+	deniedRoot := importRoots(t, t.TempDir(), denied)[0] // only to learn its CID
+
+	list := badbitsLine(t, deniedRoot, "")
+	lists := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(list))
+	}))
+	defer lists.Close()
+	data := t.TempDir()
+	idx := startRole(t, "indexer", data, "--denylist", lists.URL+"/badbits.deny")
+	cl, _ := storachaClient(t, idx.url)
+	common := []string{"import", "--data-dir", t.TempDir(), "--blob-store", filepath.Join(data, "blobs"),
+		"--key-file", filepath.Join(data, "key"), "--indexer-url", idx.url, "--quiet"}
+	if out, err := cargate(t, append(common, denied)...); err == nil || !strings.Contains(err.Error(), "denylist") {
+		t.Fatalf("import of denied content through the intake: %q %v, want a refusal naming the denylist", out, err)
+	}
+	c, _ := cid.Decode(deniedRoot)
+	if n := claimsUnder(t, cl, c.Hash()); n != 0 {
+		t.Fatalf("%d claims stored about denied content", n)
+	}
+	out, err := cargate(t, append(common, fine)...)
+	if err != nil {
+		t.Fatalf("import of other content: %v", err)
+	}
+	fc, err := cid.Decode(strings.TrimSpace(out))
+	if err != nil || claimsUnder(t, cl, fc.Hash()) == 0 {
+		t.Fatalf("other content not taken in: %q %v", out, err)
+	}
 }

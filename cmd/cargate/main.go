@@ -36,7 +36,7 @@ var commands = map[string]command{
 	},
 	"indexer": {
 		summary: "run the indexing service alone (claims, IPNI find, delegated routing)",
-		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "shutdown-grace", "log-format", "log-level"},
+		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "shutdown-grace", "denylist", "denylist-poll", "log-format", "log-level"},
 		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
 			return app.ServeIndexer(ctx, cfg, log)
 		},

@@ -9,22 +9,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/denylist"
-	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/internal/config"
 )
 
-// openDenylist loads --denylist and keeps it current until ctx ends; nil
-// (no list: nothing refused) when the flag is empty.
-func openDenylist(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (gateway.Denylist, error) {
-	files := splitList(cfg.Denylist)
-	if len(files) == 0 {
-		return nil, nil
+// denylist loads --denylist once for n, shared by its gateway and its
+// claim intake, and keeps it current until ctx ends; nil (nothing
+// refused) when the flag is empty.
+func (n *node) denylist(ctx context.Context) (*denylist.List, error) {
+	lists := splitList(n.cfg.Denylist)
+	if n.deny != nil || len(lists) == 0 {
+		return n.deny, nil
 	}
-	l, err := denylist.Open(files, reg, log)
+	l, err := denylist.Open(lists, n.reg, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("--denylist: %w", err)
 	}
-	go l.Run(ctx, cfg.DenylistPoll)
+	go l.Run(ctx, n.cfg.DenylistPoll)
+	n.deny = l
 	return l, nil
 }
 

@@ -115,7 +115,7 @@ func openClaimStore(ctx context.Context, cfg *config.Config) (claimstore.Store, 
 
 // indexerAPI builds the HTTP API of n's indexer, with readiness checks of
 // the claim store and (optional) Redis.
-func indexerAPI(n *node) (*indexer.API, error) {
+func indexerAPI(ctx context.Context, n *node) (*indexer.API, error) {
 	checks := []indexer.ReadyCheck{{Name: "claim store", Check: func(ctx context.Context) error {
 		if w, ok := n.claims.(interface{ Writable() error }); ok {
 			if err := w.Writable(); err != nil {
@@ -136,6 +136,10 @@ func indexerAPI(n *node) (*indexer.API, error) {
 		return nil, err
 	}
 	checks = append(checks, indexer.ReadyCheck{Name: "revocations", Optional: true, Check: func(context.Context) error { return revoked.Err() }})
+	deny, err := n.denylist(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ic := n.cfg.Indexer
 	return indexer.NewAPI(n.indexer, indexer.APIConfig{PublicURL: ic.PublicURL, Checks: checks, Names: n.names, Intake: indexer.IntakeConfig{
 		MaxBodyBytes: ic.IntakeMaxBody, BodyTimeout: ic.IntakeBodyTimeout, MaxConcurrent: ic.IntakeConcurrency,
@@ -143,13 +147,14 @@ func indexerAPI(n *node) (*indexer.API, error) {
 			c, err := cid.Parse(dlg.String())
 			return err != nil || revoked.Revoked(c) // a link that is no CID proves nothing
 		},
+		Denied: deny.DeniedContent,
 	}}, n.reg, n.log)
 }
 
 // mountIndexer adds the indexer's HTTP API to mux and returns its
 // readiness handler (claim store, Redis), which serve answers /readyz with.
-func mountIndexer(mux *http.ServeMux, n *node) (http.HandlerFunc, error) {
-	api, err := indexerAPI(n)
+func mountIndexer(ctx context.Context, mux *http.ServeMux, n *node) (http.HandlerFunc, error) {
+	api, err := indexerAPI(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +171,7 @@ func ServeIndexer(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 		return err
 	}
 	defer n.stop()
-	api, err := indexerAPI(n)
+	api, err := indexerAPI(ctx, n)
 	if err != nil {
 		return err
 	}

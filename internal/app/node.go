@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/storacha/go-ucanto/principal"
 
+	"github.com/cargate/cargate/denylist"
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
@@ -31,7 +32,8 @@ type node struct {
 	claims   claimstore.Store
 	indexer  *indexer.Service
 	resolver *resolver.Resolver
-	names    *names.Store // IPNS records; nil in a gateway-only process
+	names    *names.Store   // IPNS records; nil in a gateway-only process
+	deny     *denylist.List // --denylist, opened on first use; nil without one
 	stops    []func() error
 }
 

@@ -28,7 +28,7 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer n.stop()
 	mux := http.NewServeMux()
-	ready, err := mountIndexer(mux, n)
+	ready, err := mountIndexer(ctx, mux, n)
 	if err != nil {
 		return err
 	}
@@ -43,12 +43,16 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
-	deny, err := openDenylist(ctx, cfg, n.reg, n.log)
+	deny, err := n.denylist(ctx)
 	if err != nil {
 		return err
 	}
+	var refused gateway.Denylist // a nil *denylist.List must stay a nil interface
+	if deny != nil {
+		refused = deny
+	}
 	gw, err := gateway.New(gateway.Config{
-		Denylist:         deny,
+		Denylist:         refused,
 		SubdomainHosts:   splitList(cfg.SubdomainHosts),
 		RetrievalTimeout: cfg.RetrievalTimeout,
 		NameSystem:       ns.NameSystem,

@@ -136,9 +136,9 @@ func (c *Config) Flags(fs *flag.FlagSet, names ...string) {
 		case "log-level":
 			fs.StringVar(&c.LogLevel, n, DefaultLogLevel, "debug, info, warn or error")
 		case "denylist":
-			fs.StringVar(&c.Denylist, n, "", "comma-separated denylist files (bad-bits format: //sha256 lines, CIDs, /ipfs/ paths): refused content answers 410 Gone, and is not imported")
+			fs.StringVar(&c.Denylist, n, "", "comma-separated denylists, files or http(s) URLs (bad-bits format: //sha256 lines, CIDs, /ipfs/ paths): refused content answers 410 Gone, is not imported, and claims about it are refused")
 		case "denylist-poll":
-			fs.DurationVar(&c.DenylistPoll, n, denylist.DefaultPoll, "how often the denylist files are checked for changes and reloaded")
+			fs.DurationVar(&c.DenylistPoll, n, denylist.DefaultPoll, "how often the denylist files are checked for changes and reloaded (URLs: every 5m, conditional GET)")
 		default:
 			panic("config: unknown flag " + n)
 		}
