@@ -11,7 +11,7 @@
 //	roots, err := im.ImportCAR(ctx, carFile)
 //	root, err := im.ImportPath(ctx, "/some/dir")
 //
-// Shards are written through go-car/v2's streaming CARv1 writer, in the
+// Shards are framed by go-car (car.WriteHeader, util.LdWrite), in the
 // order the blocks arrive (depth-first for ImportPath). Blobs are durable
 // before any claim names them; temporary files carry the writer's pid so
 // that SweepTemp can remove those of imports that were killed.

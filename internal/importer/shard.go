@@ -2,26 +2,24 @@ package importer
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"hash"
 	"io"
 	"os"
 
 	"github.com/ipfs/go-cid"
-	carv2 "github.com/ipld/go-car/v2"
-	"github.com/ipld/go-car/v2/storage"
+	car "github.com/ipld/go-car"
+	"github.com/ipld/go-car/util"
 	"github.com/multiformats/go-multihash"
-	"github.com/multiformats/go-varint"
 )
 
 // shard is one CARv1 file being written, and where each block landed.
-// go-car/v2's streaming CARv1 writer frames the header and sections; the
-// shard counts and hashes the bytes as they pass to the file.
+// go-car frames the header and sections (car.WriteHeader, util.LdWrite, as
+// the gateway's CAR writer does); the shard counts and hashes the bytes as
+// they pass to the file.
 type shard struct {
 	f      *os.File
 	w      *bufio.Writer
-	car    storage.WritableCar
 	h      hash.Hash
 	size   int64
 	blocks []placed
@@ -52,8 +50,8 @@ func newShardWriter(dir string, max int64, roots []cid.Cid) (*shardWriter, error
 // add writes one block. Every block given is written, in order, identity
 // and repeated ones included: the index lists each placement.
 func (sw *shardWriter) add(c cid.Cid, data []byte) error {
-	section := uint64(c.ByteLen() + len(data))
-	need := int64(varint.UvarintSize(section)) + int64(section)
+	cb := c.Bytes()
+	need := int64(util.LdSize(cb, data))
 	if sw.cur != nil && sw.cur.size+need > sw.max && len(sw.cur.blocks) > 0 {
 		if err := sw.finish(); err != nil {
 			return err
@@ -65,7 +63,7 @@ func (sw *shardWriter) add(c cid.Cid, data []byte) error {
 		}
 	}
 	s := sw.cur
-	if err := s.car.Put(context.Background(), c.KeyString(), data); err != nil {
+	if err := util.LdWrite(s, cb, data); err != nil {
 		return err
 	}
 	s.blocks = append(s.blocks, placed{hash: c.Hash(), offset: uint64(s.size) - uint64(len(data)), length: uint64(len(data))})
@@ -79,9 +77,7 @@ func (sw *shardWriter) open() error {
 	}
 	s := &shard{f: f, w: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}
 	sw.cur = s
-	s.car, err = storage.NewWritable(s, sw.roots, carv2.WriteAsCarV1(true),
-		carv2.StoreIdentityCIDs(true), carv2.AllowDuplicatePuts(true))
-	return err
+	return car.WriteHeader(&car.CarHeader{Roots: sw.roots, Version: 1}, s)
 }
 
 // Write passes the CAR writer's bytes to the file, counting and hashing.
