@@ -3,6 +3,7 @@ package importer
 import (
 	"bufio"
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"io"
 	"os"
@@ -43,7 +44,12 @@ type shardWriter struct {
 	done  []*shard
 }
 
+// newShardWriter needs a root: go-car would write a header without one
+// as "roots": null, which CAR readers refuse.
 func newShardWriter(dir string, max int64, roots []cid.Cid) (*shardWriter, error) {
+	if len(roots) == 0 {
+		return nil, fmt.Errorf("%w: a CAR needs at least one root", ErrBadInput)
+	}
 	return &shardWriter{dir: dir, max: max, roots: roots}, nil
 }
 

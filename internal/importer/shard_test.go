@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 
@@ -83,5 +84,13 @@ func TestShardFraming(t *testing.T) {
 	}
 	if next != len(in) {
 		t.Fatalf("%d blocks placed, %d given", next, len(in))
+	}
+}
+
+// TestShardNeedsARoot: without a root the header would be invalid (go-car
+// writes "roots": null), so the writer refuses before any shard exists.
+func TestShardNeedsARoot(t *testing.T) {
+	if _, err := newShardWriter(t.TempDir(), 1<<20, nil); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("no roots: %v, want ErrBadInput", err)
 	}
 }
