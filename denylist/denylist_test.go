@@ -315,3 +315,31 @@ func TestListFromURL(t *testing.T) {
 		t.Fatal("a list URL that cannot be fetched was accepted at start")
 	}
 }
+
+// TestAppend: entries appended as hashes refuse what they name (a whole
+// DAG, one path) and nothing else; a bad path writes nothing.
+func TestAppend(t *testing.T) {
+	a, b := testCID(t, "a"), testCID(t, "b")
+	f := filepath.Join(t.TempDir(), "deny")
+	lines, err := Append(f, a.String(), "/ipfs/"+b.String()+"/dir/x.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines[0] != badbits(a.String()+"/") || lines[1] != badbits(b.String()+"/dir/x.txt") {
+		t.Fatalf("lines %q are not the bad-bits hashes", lines)
+	}
+	if _, err := Append(f, "not-a-cid"); err == nil {
+		t.Fatal("a path without a CID was appended")
+	}
+	body, _ := os.ReadFile(f)
+	if strings.Contains(string(body), a.String()) || strings.Count(string(body), "\n") != 2 {
+		t.Fatalf("list file %q: want two hashed lines, no CID in clear", body)
+	}
+	l, err := Open([]string{f}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Denied("t", "/ipfs/"+a.String()+"/any") || !l.Denied("t", "/ipfs/"+b.String()+"/dir/x.txt") || l.Denied("t", "/ipfs/"+b.String()+"/dir/y.txt") {
+		t.Fatal("appended entries do not refuse exactly what they name")
+	}
+}

@@ -74,8 +74,9 @@ func TestDenylist(t *testing.T) {
 	// once the list names it.
 	expect("not yet denied", 200, s.url+"/ipfs/"+laterRoot)
 	expect("not yet denied (cached)", 200, s.url+"/ipfs/"+laterRoot)
-	if err := os.WriteFile(list, []byte(body+badbitsLine(t, laterRoot, "")), 0o644); err != nil {
-		t.Fatal(err)
+	// Added with `cargate deny`: the line it appends is the bad-bits hash.
+	if out, err := cargate(t, "deny", "--denylist", list, laterRoot); err != nil || !strings.HasPrefix(out, strings.TrimSpace(badbitsLine(t, laterRoot, ""))+"\t") {
+		t.Fatalf("cargate deny: %q %v", out, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -55,6 +55,13 @@ var commands = map[string]command{
 			return app.Delegate(ctx, cfg, os.Stdout)
 		},
 	},
+	"deny": {
+		summary: "add content to a denylist file, as hashes: cargate deny --denylist FILE CID|/ipfs/CID/PATH...",
+		flags:   []string{"denylist", "log-format", "log-level"},
+		run: func(ctx context.Context, cfg *config.Config, args []string, log *slog.Logger) error {
+			return app.Deny(ctx, cfg, args, os.Stdout)
+		},
+	},
 	"revoke": {
 		summary: "revoke delegations (by CID or file) this node's indexer accepted: cargate revoke CID|FILE...",
 		flags:   []string{"data-dir", "log-format", "log-level"},
@@ -133,7 +140,7 @@ func run(args []string) int {
 
 // newFlagSet returns the config and flag set of a command.
 func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
-	cfg := &config.Config{}
+	cfg := &config.Config{DataDir: config.DefaultDataDir} // also for commands that do not take --data-dir
 	fs := flag.NewFlagSet("cargate "+name, flag.ContinueOnError)
 	cfg.Flags(fs, cmd.flags...)
 	switch name {
@@ -177,7 +184,7 @@ func newFlagSet(name string, cmd command) (*config.Config, *flag.FlagSet) {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: cargate <command> [flags] [args]\n\ncommands:")
-	for _, name := range []string{"serve", "gateway", "indexer", "import", "delegate", "revoke", "egress consume", "egress report"} {
+	for _, name := range []string{"serve", "gateway", "indexer", "import", "delegate", "revoke", "deny", "egress consume", "egress report"} {
 		fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "  %-15s %s\n\nRun 'cargate <command> --help' for its flags.\n", "version", "print the version")

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/ipfs/go-cid"
@@ -46,4 +48,22 @@ func importRefusal(cfg *config.Config, log *slog.Logger) (func(cid.Cid) error, e
 		}
 		return nil
 	}, nil
+}
+
+// Deny appends entries refusing args (CIDs or /ipfs/ paths) to the first
+// --denylist file, as hashes; nodes reading that file refuse them at
+// their next poll.
+func Deny(_ context.Context, cfg *config.Config, args []string, stdout io.Writer) error {
+	lists := splitList(cfg.Denylist)
+	if len(lists) == 0 || len(args) == 0 {
+		return errors.New("deny: give --denylist FILE and the CIDs or /ipfs/<cid>/<path> to refuse")
+	}
+	lines, err := denylist.Append(lists[0], args...)
+	if err != nil {
+		return fmt.Errorf("deny: %w", err)
+	}
+	for i, l := range lines {
+		fmt.Fprintf(stdout, "%s\t%s\n", l, args[i])
+	}
+	return nil
 }
