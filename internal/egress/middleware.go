@@ -163,6 +163,9 @@ func (t *tracker) record(total int64) {
 		}
 		cid, rest = hostOnly(t.r.Host), t.r.URL.Path
 	}
+	if t.r.Method == http.MethodHead {
+		total = 0 // net/http swallows a HEAD's body: none of it is sent
+	}
 	if total == 0 && !t.o.shed.admit(t.r) {
 		t.p.shedEvent()
 		return

@@ -59,8 +59,9 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	})
 	srv := httptest.NewServer(Middleware(h, p, WithTokenID(func(r *http.Request) string { return r.Header.Get("X-Token") })))
 	defer srv.Close()
+	method := "GET"
 	get := func(path string, host ...string) {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		req.Header.Set("X-Token", "tok-1")
 		if len(host) > 0 {
 			req.Host = host[0]
@@ -81,6 +82,8 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	get("/ipns/k51name/a.txt")
 	get("/index.html?kind=roots", "site.example.org") // a DNSLink website: content
 	get("/healthz", "gw.example.org")                 // a named host, no content: not counted
+	method = "HEAD"
+	get("/ipfs/bafyF") // net/http drops a HEAD's body: nothing is sent, nothing billed
 	p.Close()
 	evs := spooled(t, dir)
 	want := []struct {
@@ -95,6 +98,7 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 		{"bafyE", "", FormatUnixFS, 200, 10000},
 		{"k51name", "/a.txt", FormatUnixFS, 200, 10000},
 		{"site.example.org", "/index.html", FormatUnixFS, 200, 10000},
+		{"bafyF", "", FormatUnixFS, 200, 0},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(evs), len(want), evs)
