@@ -30,6 +30,10 @@ type Config struct {
 	Records routing.ValueStore
 	// Denylist, when set, refuses content with 410 Gone.
 	Denylist Denylist
+	// Allowed, when set, is the space check of --require-serve-delegation:
+	// a kept answer is served again only while the space it was served
+	// for is allowed (the blockstore does the same check for every block).
+	Allowed func(space string) bool
 }
 
 // Defaults for Config.
@@ -104,6 +108,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 	if err != nil {
 		return nil, err
 	}
+	responses.allowed = cfg.Allowed
 	h := responses.wrap(withStreamAbort(withRangesPerRFC(boxogw.NewHostnameHandler(conf, served, mux)), log))
 	if cfg.Denylist != nil {
 		// Outside the response cache: a kept answer is refused too.

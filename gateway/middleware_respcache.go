@@ -33,6 +33,9 @@ type responseCache struct {
 	entries     *cache.Local[*cachedResponse]
 	maxBody     int
 	notFoundTTL time.Duration
+	// allowed, when set, must allow a kept answer's space for it to be
+	// served again (a 404 reveals nothing and is served as kept).
+	allowed func(space string) bool
 }
 
 type cachedResponse struct {
@@ -91,7 +94,7 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if e, hit := c.entries.Get(key); hit {
+		if e, hit := c.entries.Get(key); hit && c.mayServe(e) {
 			egress.NoteWriterSpace(w, e.space)
 			e.write(w, r)
 			return
@@ -100,6 +103,12 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		c.keep(key, rec, egress.WriterSpace(w))
 	})
+}
+
+// mayServe reports whether e may be served again: always without a space
+// check, else only a 404 or an answer of a space still allowed.
+func (c *responseCache) mayServe(e *cachedResponse) bool {
+	return c.allowed == nil || e.status == http.StatusNotFound || c.allowed(e.space)
 }
 
 func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {

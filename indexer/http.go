@@ -64,6 +64,10 @@ type IntakeConfig struct {
 	// reports (the operator's denylist): such content is not made
 	// locatable.
 	Denied func(content multihash.Multihash) bool
+	// Grant, when set, keeps the serve delegations spaces send in
+	// access/delegate invocations (durably, before it returns); unset,
+	// those invocations are refused.
+	Grant func(context.Context, []ServeGrant) error
 }
 
 // Defaults for IntakeConfig.
@@ -114,6 +118,7 @@ func NewAPI(svc *Service, cfg APIConfig, reg prometheus.Registerer, log *slog.Lo
 		return nil, err
 	}
 	intake.denied = cfg.Intake.Denied
+	intake.grant = cfg.Intake.Grant
 	answers, err := cache.NewLocal[[]byte]("indexer_answers", DefaultAnswerCacheBytes, reg)
 	if err != nil {
 		return nil, err

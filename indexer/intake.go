@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/multiformats/go-multihash"
+	"github.com/storacha/go-libstoracha/capabilities/access"
 	"github.com/storacha/go-libstoracha/capabilities/assert"
 	"github.com/storacha/go-libstoracha/capabilities/claim"
 	"github.com/storacha/go-ucanto/core/dag/blockstore"
@@ -44,6 +45,8 @@ type Intake struct {
 	svc    *Service
 	srv    server.ServerView[server.Service]
 	denied func(content multihash.Multihash) bool // nil: nothing refused
+	// grant keeps serve delegations; nil: access/delegate is refused.
+	grant func(context.Context, []ServeGrant) error
 }
 
 // Revoked tells whether a delegation (by CID) was revoked. The node keeps
@@ -63,6 +66,7 @@ func NewIntake(svc *Service, revoked Revoked) (*Intake, error) {
 		server.WithServiceMethod(assert.LocationAbility, provide(in, assert.Location, directClaim[assert.LocationCaveats])),
 		server.WithServiceMethod(assert.IndexAbility, provide(in, assert.Index, directClaim[assert.IndexCaveats])),
 		server.WithServiceMethod(assert.EqualsAbility, provide(in, assert.Equals, directClaim[assert.EqualsCaveats])),
+		server.WithServiceMethod(access.DelegateAbility, in.serveDelegate()),
 	}
 	if revoked != nil {
 		opts = append(opts, server.WithRevocationChecker(func(ctx context.Context, auth validator.Authorization[any]) validator.Revoked {
@@ -187,12 +191,12 @@ func (in *Intake) execute(ctx context.Context, msg message.AgentMessage) (messag
 		if err != nil {
 			return nil, fmt.Errorf("%w: invocation %s: %s", ErrBadInput, l, err.Error())
 		}
-		before := len(b.items)
+		before := b.size()
 		r, err := server.Run(bctx, in.srv, inv)
 		if err != nil {
 			return nil, err
 		}
-		if len(b.items) == before {
+		if b.size() == before {
 			failed = true // refused: its receipt is an error
 		}
 		invs = append(invs, inv)
@@ -217,7 +221,7 @@ func (in *Intake) execute(ctx context.Context, msg message.AgentMessage) (messag
 		}
 	}
 	if !failed {
-		if err := b.commit(ctx); err != nil {
+		if err := b.commit(ctx, in.grant); err != nil {
 			return nil, err
 		}
 		return message.Build(nil, rcpts)

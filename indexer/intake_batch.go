@@ -22,6 +22,9 @@ import (
 type batch struct {
 	s     *Service
 	items []*staged
+	// grants are the serve delegations of the message's access/delegate
+	// invocations, kept (after the claims) only if everything passed.
+	grants []ServeGrant
 	// fetched counts index blob bytes read for this batch, bounded by
 	// MaxIndexBytes in total.
 	fetched int64
@@ -261,11 +264,17 @@ func (b *batch) shardSize(ctx context.Context, shard multihash.Multihash) (int64
 }
 
 // commit stores every claim of a checked batch.
-func (b *batch) commit(ctx context.Context) error {
+func (b *batch) commit(ctx context.Context, grant func(context.Context, []ServeGrant) error) error {
 	for _, st := range b.items {
 		if err := b.s.store1(ctx, st.d, st.c, st.keys); err != nil {
 			return err
 		}
 	}
+	if len(b.grants) > 0 {
+		return grant(ctx, b.grants)
+	}
 	return nil
 }
+
+// size is the number of claims and grants staged.
+func (b *batch) size() int { return len(b.items) + len(b.grants) }

@@ -36,7 +36,7 @@ func (s *Service) Publish(ctx context.Context, d delegation.Delegation) error {
 	if _, err := b.check(ctx); err != nil {
 		return err
 	}
-	return b.commit(ctx)
+	return b.commit(ctx, nil) // a claim alone: no grants
 }
 
 // store1 stores a checked claim under every multihash it answers for.

@@ -434,3 +434,60 @@ func TestLargeBlocksNotCached(t *testing.T) {
 		t.Fatalf("the large block: %d reads after a repeat, want %d", n, before+1)
 	}
 }
+
+// placesInSpace is placesLocator with every shard in one space.
+type placesInSpace struct {
+	placesLocator
+	space string
+}
+
+func (s *placesInSpace) Locate(ctx context.Context, h multihash.Multihash) (*Located, error) {
+	out, err := s.placesLocator.Locate(ctx, h)
+	if err == nil {
+		for _, sh := range out.Shards {
+			sh.Space = s.space
+		}
+	}
+	return out, err
+}
+
+// TestAllowedSpacesOnly: with Allowed set, a block is served only while
+// its space is allowed — also once its bytes are in the block cache.
+func TestAllowedSpacesOnly(t *testing.T) {
+	l := newLayout(t, []int{1000}, 40)
+	rd := newMemReader(map[string][]byte{"mem://good": l.blob()})
+	var allow atomic.Bool
+	allow.Store(true)
+	r, err := New(&placesInSpace{placesLocator{l: l}, "did:key:zSpaceA"}, rd, Config{
+		Allowed: func(space string) bool { return allow.Load() && space == "did:key:zSpaceA" },
+	}, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	c := l.blocks[0].c
+	if b, err := r.Block(ctx, c); err != nil || !bytes.Equal(b, l.block(0)) {
+		t.Fatalf("allowed space: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.blocks.Wait()
+		if _, ok := r.blocks.Get(string(c.Hash())); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the block never reached the block cache")
+		}
+	}
+	allow.Store(false)
+	if _, err := r.Block(ctx, c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cached block of a space no longer allowed: %v, want ErrNotFound", err)
+	}
+	if _, err := r.Size(ctx, c); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("size of a block of a space no longer allowed: %v, want ErrNotFound", err)
+	}
+	allow.Store(true)
+	if _, err := r.Block(ctx, c); err != nil {
+		t.Fatalf("allowed again: %v", err)
+	}
+}

@@ -41,6 +41,12 @@ type Config struct {
 	NegativeTTL time.Duration
 	// ReadTimeout bounds one coalesced read, retries included.
 	ReadTimeout time.Duration
+	// Allowed, when set, limits what is served to blocks with a place
+	// in a shard of a space it allows (a shard's Space is set only when
+	// the claim's authority for it was shown); other places are not
+	// used, and a block with none is not found — also when its bytes are
+	// in memory.
+	Allowed func(space string) bool
 }
 
 // Defaults for Config.
@@ -168,11 +174,17 @@ func (r *Resolver) keep(key string, b []byte) {
 func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 	key := string(c.Hash())
 	if b, ok := r.blocks.Get(key); ok {
+		if err := r.mayServe(ctx, c.Hash()); err != nil {
+			return nil, err
+		}
 		r.noteSpace(ctx, c.Hash())
 		return b, nil
 	}
 	if b, ok := r.readAhead.take(key); ok {
 		r.keep(key, b)
+		if err := r.mayServe(ctx, c.Hash()); err != nil {
+			return nil, err
+		}
 		r.noteSpace(ctx, c.Hash())
 		return b, nil
 	}
@@ -247,7 +259,35 @@ func (r *Resolver) relocate(ctx context.Context, h multihash.Multihash) (*blockL
 		return nil, fmt.Errorf("%s: no usable place: %w", h.B58String(), ErrNotFound)
 	}
 	r.locs.Set(string(h), mine, int64(64+32*len(mine.cands)), 0)
-	return mine, nil
+	return r.permitted(h, mine)
+}
+
+// mayServe reports (as ErrNotFound) a block with no place in an allowed
+// space, when Allowed is set: bytes held in memory are no exception.
+func (r *Resolver) mayServe(ctx context.Context, h multihash.Multihash) error {
+	if r.cfg.Allowed == nil {
+		return nil
+	}
+	_, err := r.locate(ctx, h)
+	return err
+}
+
+// permitted is loc with only the places Allowed allows (all of them when
+// it is unset); none is ErrNotFound.
+func (r *Resolver) permitted(h multihash.Multihash, loc *blockLoc) (*blockLoc, error) {
+	if r.cfg.Allowed == nil {
+		return loc, nil
+	}
+	ok := make([]cand, 0, len(loc.cands))
+	for _, cd := range loc.cands {
+		if r.cfg.Allowed(cd.shard.Space) {
+			ok = append(ok, cd)
+		}
+	}
+	if len(ok) == 0 {
+		return nil, fmt.Errorf("%s: in no space this node may serve: %w", h.B58String(), ErrNotFound)
+	}
+	return &blockLoc{cands: ok, direct: loc.direct}, nil
 }
 
 // readCand reads key at cd. A block that was only collateral of a failed
@@ -324,7 +364,7 @@ func (r *Resolver) noteSpace(ctx context.Context, h multihash.Multihash) {
 // evidence.
 func (r *Resolver) Size(ctx context.Context, c cid.Cid) (int, error) {
 	if b, ok := r.blocks.Get(string(c.Hash())); ok {
-		return len(b), nil
+		return len(b), r.mayServe(ctx, c.Hash())
 	}
 	loc, err := r.locate(ctx, c.Hash())
 	if err != nil {
@@ -365,7 +405,7 @@ func (r *Resolver) locate(ctx context.Context, h multihash.Multihash) (*blockLoc
 	if len(loc.cands) == 0 {
 		return nil, fmt.Errorf("%s: %w", h.B58String(), ErrNotFound)
 	}
-	return loc, nil
+	return r.permitted(h, loc)
 }
 
 // safeLocate asks the Locator, turning a panic (say, on a malformed index

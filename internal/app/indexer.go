@@ -22,7 +22,6 @@ import (
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
 	"github.com/cargate/cargate/internal/config"
-	"github.com/cargate/cargate/internal/revocation"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -131,10 +130,7 @@ func indexerAPI(ctx context.Context, n *node) (*indexer.API, error) {
 			return rdb.Ping(ctx).Err()
 		}})
 	}
-	revoked, err := revocation.Open(filepath.Join(n.cfg.DataDir, revocation.FileName))
-	if err != nil {
-		return nil, err
-	}
+	revoked := n.revoked
 	checks = append(checks, indexer.ReadyCheck{Name: "revocations", Optional: true, Check: func(context.Context) error { return revoked.Err() }})
 	deny, err := n.denylist(ctx)
 	if err != nil {
@@ -148,6 +144,7 @@ func indexerAPI(ctx context.Context, n *node) (*indexer.API, error) {
 			return err != nil || revoked.Revoked(c) // a link that is no CID proves nothing
 		},
 		Denied: deny.DeniedContent,
+		Grant:  n.keepGrants(),
 	}}, n.reg, n.log)
 }
 

@@ -13,10 +13,12 @@ import (
 
 	"github.com/cargate/cargate/denylist"
 	"github.com/cargate/cargate/indexer"
+	"github.com/cargate/cargate/internal/access"
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/identity"
+	"github.com/cargate/cargate/internal/revocation"
 	"github.com/cargate/cargate/names"
 	"github.com/cargate/cargate/resolver"
 )
@@ -34,6 +36,8 @@ type node struct {
 	resolver *resolver.Resolver
 	names    *names.Store   // IPNS records; nil in a gateway-only process
 	deny     *denylist.List // --denylist, opened on first use; nil without one
+	revoked  *revocation.List
+	grants   *access.Grants // spaces that may be served; nil unless --require-serve-delegation
 	stops    []func() error
 }
 
@@ -93,7 +97,17 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *node, 
 		return nil, err
 	}
 	n.onStop(func() error { n.indexer.Close(); return nil })
-	n.resolver, err = resolver.New(locator{q: n.indexer, own: n.id.DID()}, reader, resolver.Config{}, n.reg, log)
+	if n.revoked, err = revocation.Open(filepath.Join(cfg.DataDir, revocation.FileName)); err != nil {
+		return nil, err
+	}
+	var rcfg resolver.Config
+	if cfg.RequireServeDelegation {
+		if n.grants, err = access.Open(filepath.Join(cfg.DataDir, access.FileName), n.revoked); err != nil {
+			return nil, err
+		}
+		rcfg.Allowed = n.grants.Allowed
+	}
+	n.resolver, err = resolver.New(locator{q: n.indexer, own: n.id.DID()}, reader, rcfg, n.reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -141,3 +155,26 @@ func openBlobs(ctx context.Context, cfg *config.Config, reg prometheus.Registere
 }
 
 func (n *node) resolverBlockstore() resolver.Blockstore { return resolver.Blockstore{R: n.resolver} }
+
+// keepGrants is the intake's keeper of serve delegations, nil (they are
+// refused) unless --require-serve-delegation is on.
+func (n *node) keepGrants() func(context.Context, []indexer.ServeGrant) error {
+	if n.grants == nil {
+		return nil
+	}
+	return func(_ context.Context, gs []indexer.ServeGrant) error {
+		out := make([]access.Grant, len(gs))
+		for i, g := range gs {
+			out[i] = access.Grant{Space: g.Space, Delegation: g.Delegation.String(), Expires: g.Expires, NotBefore: g.NotBefore}
+		}
+		return n.grants.Add(out...)
+	}
+}
+
+// allowed is the space check of --require-serve-delegation; nil when off.
+func (n *node) allowed() func(space string) bool {
+	if n.grants == nil {
+		return nil
+	}
+	return n.grants.Allowed
+}

@@ -53,6 +53,7 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	}
 	gw, err := gateway.New(gateway.Config{
 		Denylist:         refused,
+		Allowed:          n.allowed(),
 		SubdomainHosts:   splitList(cfg.SubdomainHosts),
 		RetrievalTimeout: cfg.RetrievalTimeout,
 		NameSystem:       ns.NameSystem,

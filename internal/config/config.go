@@ -86,6 +86,9 @@ type Config struct {
 	Denylist string
 	// DenylistPoll is how often the list files are checked for changes.
 	DenylistPoll time.Duration
+	// RequireServeDelegation serves content only of spaces that
+	// delegated space/content/serve/* to this node.
+	RequireServeDelegation bool
 	// Server bounds what clients can hold of every HTTP listener.
 	Server ServerConfig
 	// RateLimit holds each client of the public listener to a rate.
@@ -137,6 +140,8 @@ func (c *Config) Flags(fs *flag.FlagSet, names ...string) {
 			fs.StringVar(&c.LogLevel, n, DefaultLogLevel, "debug, info, warn or error")
 		case "denylist":
 			fs.StringVar(&c.Denylist, n, "", "comma-separated denylists, files or http(s) URLs (bad-bits format: //sha256 lines, CIDs, /ipfs/ paths): refused content answers 410 Gone, is not imported, and claims about it are refused")
+		case "require-serve-delegation":
+			fs.BoolVar(&c.RequireServeDelegation, n, false, "serve content only of spaces that delegated space/content/serve/* to this node (access/delegate to POST /claims); others answer 404")
 		case "denylist-poll":
 			fs.DurationVar(&c.DenylistPoll, n, denylist.DefaultPoll, "how often the denylist files are checked for changes and reloaded (URLs: every 5m, conditional GET)")
 		default:
