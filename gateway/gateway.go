@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,7 +34,7 @@ type Config struct {
 	// Allowed, when set, is the space check of --require-serve-delegation:
 	// a kept answer is served again only while the space it was served
 	// for is allowed (the blockstore does the same check for every block).
-	Allowed func(space string) bool
+	Allowed func(ctx context.Context, space string) bool
 }
 
 // Defaults for Config.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,7 +36,7 @@ type responseCache struct {
 	notFoundTTL time.Duration
 	// allowed, when set, must allow a kept answer's space for it to be
 	// served again (a 404 reveals nothing and is served as kept).
-	allowed func(space string) bool
+	allowed func(ctx context.Context, space string) bool
 }
 
 type cachedResponse struct {
@@ -94,7 +95,7 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if e, hit := c.entries.Get(key); hit && c.mayServe(e) {
+		if e, hit := c.entries.Get(key); hit && c.mayServe(r, e) {
 			egress.NoteWriterSpace(w, e.space)
 			e.write(w, r)
 			return
@@ -107,8 +108,8 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 
 // mayServe reports whether e may be served again: always without a space
 // check, else only a 404 or an answer of a space still allowed.
-func (c *responseCache) mayServe(e *cachedResponse) bool {
-	return c.allowed == nil || e.status == http.StatusNotFound || c.allowed(e.space)
+func (c *responseCache) mayServe(r *http.Request, e *cachedResponse) bool {
+	return c.allowed == nil || e.status == http.StatusNotFound || c.allowed(r.Context(), e.space)
 }
 
 func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {

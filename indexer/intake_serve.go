@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ipld/go-ipld-prime/datamodel"
 	"github.com/storacha/go-libstoracha/capabilities/access"
 	"github.com/storacha/go-ucanto/core/dag/blockstore"
 	"github.com/storacha/go-ucanto/core/delegation"
@@ -23,6 +24,9 @@ type ServeGrant struct {
 	Delegation ucan.Link
 	Expires    int64 // unix seconds; 0: never
 	NotBefore  int64 // unix seconds; 0: at once
+	// Token is the delegation's nb.token: when set, a request must show
+	// it to be served through this grant.
+	Token string
 }
 
 // MaxServeGrants bounds the delegations of one access/delegate invocation.
@@ -85,18 +89,45 @@ func (in *Intake) serveGrants(cap ucan.Capability[access.DelegateCaveats], inv i
 		if d.Audience().DID() != in.svc.id.DID() {
 			return nil, fmt.Errorf("%w: delegation %s is addressed to %s, not to this node (%s)", ErrBadClaim, link, d.Audience().DID(), in.svc.id.DID())
 		}
-		serves := false
+		var serve ucan.Capability[any]
 		for _, c := range d.Capabilities() {
-			serves = serves || (serveAbilities[c.Can()] && c.With() == space)
+			if serveAbilities[c.Can()] && c.With() == space {
+				serve = c
+				break
+			}
 		}
-		if !serves {
+		if serve == nil {
 			return nil, fmt.Errorf("%w: delegation %s grants no space/content/serve/* on %s", ErrBadClaim, link, space)
 		}
-		g := ServeGrant{Space: space, Delegation: d.Link(), NotBefore: int64(d.NotBefore())}
+		token, err := nbToken(serve)
+		if err != nil {
+			return nil, fmt.Errorf("%w: delegation %s: %w", ErrBadClaim, link, err)
+		}
+		g := ServeGrant{Space: space, Delegation: d.Link(), NotBefore: int64(d.NotBefore()), Token: token}
 		if exp := d.Expiration(); exp != nil {
 			g.Expires = int64(*exp)
 		}
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+// maxTokenBytes bounds nb.token.
+const maxTokenBytes = 512
+
+// nbToken is the capability's nb.token ("" when it has none).
+func nbToken(c ucan.Capability[any]) (string, error) {
+	nb, ok := c.Nb().(datamodel.Node)
+	if !ok || nb == nil || nb.Kind() != datamodel.Kind_Map {
+		return "", nil
+	}
+	n, err := nb.LookupByString("token")
+	if err != nil || n.IsNull() || n.IsAbsent() {
+		return "", nil
+	}
+	t, err := n.AsString()
+	if err != nil || t == "" || len(t) > maxTokenBytes {
+		return "", fmt.Errorf("nb.token must be a string of 1 to %d bytes", maxTokenBytes)
+	}
+	return t, nil
 }

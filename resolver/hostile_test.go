@@ -459,7 +459,7 @@ func TestAllowedSpacesOnly(t *testing.T) {
 	var allow atomic.Bool
 	allow.Store(true)
 	r, err := New(&placesInSpace{placesLocator{l: l}, "did:key:zSpaceA"}, rd, Config{
-		Allowed: func(space string) bool { return allow.Load() && space == "did:key:zSpaceA" },
+		Allowed: func(_ context.Context, space string) bool { return allow.Load() && space == "did:key:zSpaceA" },
 	}, nil, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -45,8 +45,8 @@ type Config struct {
 	// in a shard of a space it allows (a shard's Space is set only when
 	// the claim's authority for it was shown); other places are not
 	// used, and a block with none is not found — also when its bytes are
-	// in memory.
-	Allowed func(space string) bool
+	// in memory. ctx is the request's (it may carry the client's token).
+	Allowed func(ctx context.Context, space string) bool
 }
 
 // Defaults for Config.
@@ -259,7 +259,7 @@ func (r *Resolver) relocate(ctx context.Context, h multihash.Multihash) (*blockL
 		return nil, fmt.Errorf("%s: no usable place: %w", h.B58String(), ErrNotFound)
 	}
 	r.locs.Set(string(h), mine, int64(64+32*len(mine.cands)), 0)
-	return r.permitted(h, mine)
+	return r.permitted(ctx, h, mine)
 }
 
 // mayServe reports (as ErrNotFound) a block with no place in an allowed
@@ -274,13 +274,13 @@ func (r *Resolver) mayServe(ctx context.Context, h multihash.Multihash) error {
 
 // permitted is loc with only the places Allowed allows (all of them when
 // it is unset); none is ErrNotFound.
-func (r *Resolver) permitted(h multihash.Multihash, loc *blockLoc) (*blockLoc, error) {
+func (r *Resolver) permitted(ctx context.Context, h multihash.Multihash, loc *blockLoc) (*blockLoc, error) {
 	if r.cfg.Allowed == nil {
 		return loc, nil
 	}
 	ok := make([]cand, 0, len(loc.cands))
 	for _, cd := range loc.cands {
-		if r.cfg.Allowed(cd.shard.Space) {
+		if r.cfg.Allowed(ctx, cd.shard.Space) {
 			ok = append(ok, cd)
 		}
 	}
@@ -405,7 +405,7 @@ func (r *Resolver) locate(ctx context.Context, h multihash.Multihash) (*blockLoc
 	if len(loc.cands) == 0 {
 		return nil, fmt.Errorf("%s: %w", h.B58String(), ErrNotFound)
 	}
-	return r.permitted(h, loc)
+	return r.permitted(ctx, h, loc)
 }
 
 // safeLocate asks the Locator, turning a panic (say, on a malformed index

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipld/go-ipld-prime/datamodel"
+	"github.com/ipld/go-ipld-prime/fluent/qp"
+	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/storacha/go-libstoracha/capabilities/access"
 	"github.com/storacha/go-ucanto/core/delegation"
 	"github.com/storacha/go-ucanto/did"
@@ -17,16 +20,33 @@ import (
 	"github.com/storacha/go-ucanto/ucan"
 )
 
+// tokenCaveats is a serve capability's nb: {token} (none when empty).
+type tokenCaveats struct{ token string }
+
+func (c tokenCaveats) ToIPLD() (datamodel.Node, error) {
+	if c.token == "" {
+		return qp.BuildMap(basicnode.Prototype.Any, 0, func(datamodel.MapAssembler) {})
+	}
+	return qp.BuildMap(basicnode.Prototype.Any, 1, func(ma datamodel.MapAssembler) {
+		qp.MapEntry(ma, "token", qp.String(c.token))
+	})
+}
+
 // serveDelegation is a delegation of space/content/serve/* on space,
-// issued by issuer to the node, valid until exp (0: never expires).
-func serveDelegation(t *testing.T, issuer principal.Signer, space string, node did.DID, exp time.Time) delegation.Delegation {
+// issued by issuer to the node, valid until exp (0: never expires), with
+// nb.token when token is set.
+func serveDelegation(t *testing.T, issuer principal.Signer, space string, node did.DID, exp time.Time, token ...string) delegation.Delegation {
 	t.Helper()
 	opts := []delegation.Option{delegation.WithNoExpiration()}
 	if !exp.IsZero() {
 		opts = []delegation.Option{delegation.WithExpiration(int(exp.Unix()))}
 	}
-	d, err := delegation.Delegate(issuer, node, []ucan.Capability[ucan.NoCaveats]{
-		ucan.NewCapability("space/content/serve/*", space, ucan.NoCaveats{}),
+	nb := tokenCaveats{}
+	if len(token) > 0 {
+		nb.token = token[0]
+	}
+	d, err := delegation.Delegate(issuer, node, []ucan.Capability[tokenCaveats]{
+		ucan.NewCapability("space/content/serve/*", space, nb),
 	}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +150,35 @@ func TestServeDelegations(t *testing.T) {
 	out, err := cargate(t, "egress", "report", "--data-dir", data, "--space", a)
 	if err != nil || !strings.Contains(out, a) {
 		t.Fatalf("egress report for space A: %q %v; want A billed for what it authorized", out, err)
+	}
+}
+
+// TestServeDelegationWithToken: a space's grant whose delegation carries
+// nb.token serves its content only to requests showing that token, as
+// ?authToken= or Authorization: Bearer.
+func TestServeDelegationWithToken(t *testing.T) {
+	space, _ := signer.Generate()
+	src := filepath.Join(t.TempDir(), "c.txt")
+	os.WriteFile(src, []byte("content behind a token"), 0o644)
+	data := t.TempDir()
+	root := importRoots(t, data, "--space", space.DID().String(), src)[0]
+	s := startServe(t, data, "--require-serve-delegation")
+	node := serviceDID(t, s.url)
+	sendServeDelegation(t, s.url, space, space.DID().String(), node, serveDelegation(t, space, space.DID().String(), node, time.Time{}, "tok-secret"))
+	u := s.url + "/ipfs/" + root
+	if body := eventually(t, "with ?authToken=", u+"?authToken=tok-secret", 200); string(body) != "content behind a token" {
+		t.Fatalf("served %q", body)
+	}
+	resp, body := fetch(t, "GET", u, "Authorization", "Bearer tok-secret")
+	if resp.StatusCode != 200 || string(body) != "content behind a token" {
+		t.Fatalf("with a bearer token: %d %q", resp.StatusCode, body)
+	}
+	for name, hdr := range map[string][]string{"no token": nil, "wrong token": {"Authorization", "Bearer tok-wrong"}} {
+		if resp, _ := fetch(t, "GET", u, hdr...); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", name, resp.StatusCode)
+		}
+	}
+	if resp, _ := fetch(t, "GET", u+"?authToken=tok-wrong"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("wrong ?authToken=: %d, want 404", resp.StatusCode)
 	}
 }

@@ -3,6 +3,7 @@ package access
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Grant struct {
 	Delegation string `json:"delegation"`           // its CID
 	Expires    int64  `json:"expires,omitempty"`    // unix seconds; 0: never
 	NotBefore  int64  `json:"not_before,omitempty"` // unix seconds; 0: at once
+	// Token, when set (the delegation's nb.token), must be shown by a
+	// request (?authToken= or Authorization: Bearer) for this grant.
+	Token string `json:"token,omitempty"`
 }
 
 // Grants is the set of grants, by space.
@@ -45,6 +49,7 @@ type Grants struct {
 type grant struct {
 	dlg      cid.Cid
 	exp, nbf int64
+	token    string
 }
 
 // Open reads the grants file at path (missing: no grants).
@@ -89,7 +94,7 @@ func (g *Grants) keep(gr Grant) error {
 			return nil
 		}
 	}
-	g.bySpace[gr.Space] = append(g.bySpace[gr.Space], grant{dlg: c, exp: gr.Expires, nbf: gr.NotBefore})
+	g.bySpace[gr.Space] = append(g.bySpace[gr.Space], grant{dlg: c, exp: gr.Expires, nbf: gr.NotBefore, token: gr.Token})
 	return nil
 }
 
@@ -127,17 +132,20 @@ func (g *Grants) Add(grants ...Grant) error {
 	return nil
 }
 
-// Allowed reports whether space holds a grant in force now: in date and
-// not revoked.
-func (g *Grants) Allowed(space string) bool {
+// Allowed reports whether space holds a grant in force now for the
+// request of ctx: in date, not revoked, and either without a token or
+// with the token the request shows (TokenOf).
+func (g *Grants) Allowed(ctx context.Context, space string) bool {
 	if space == "" {
 		return false
 	}
+	token := TokenOf(ctx)
 	now := g.now().Unix()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	for _, gr := range g.bySpace[space] {
-		if (gr.exp == 0 || now < gr.exp) && now >= gr.nbf && (g.revoked == nil || !g.revoked.Revoked(gr.dlg)) {
+		if (gr.exp == 0 || now < gr.exp) && now >= gr.nbf && (gr.token == "" || gr.token == token) &&
+			(g.revoked == nil || !g.revoked.Revoked(gr.dlg)) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,6 +27,7 @@ func dlg(t *testing.T, s string) string {
 func TestGrants(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	revoked := revokedSet{}
+	ctx := context.Background()
 	g, err := Open(path, revoked)
 	if err != nil {
 		t.Fatal(err)
@@ -37,19 +39,19 @@ func TestGrants(t *testing.T) {
 		Grant{Space: "did:key:zB", Delegation: d2, NotBefore: now.Unix() + 5}); err != nil {
 		t.Fatal(err)
 	}
-	if !g.Allowed("did:key:zA") || g.Allowed("did:key:zB") || g.Allowed("did:key:zC") || g.Allowed("") {
+	if !g.Allowed(ctx, "did:key:zA") || g.Allowed(ctx, "did:key:zB") || g.Allowed(ctx, "did:key:zC") || g.Allowed(ctx, "") {
 		t.Fatal("at first: A only")
 	}
 	now = now.Add(5 * time.Second)
-	if !g.Allowed("did:key:zB") {
+	if !g.Allowed(ctx, "did:key:zB") {
 		t.Fatal("B not in force at its not-before")
 	}
 	now = now.Add(5 * time.Second)
-	if g.Allowed("did:key:zA") {
+	if g.Allowed(ctx, "did:key:zA") {
 		t.Fatal("A in force at its expiry")
 	}
 	revoked[d2] = true
-	if g.Allowed("did:key:zB") {
+	if g.Allowed(ctx, "did:key:zB") {
 		t.Fatal("B in force after its delegation was revoked")
 	}
 	revoked[d2] = false
@@ -62,7 +64,7 @@ func TestGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	g2.now = g.now
-	if !g2.Allowed("did:key:zB") || g2.Allowed("did:key:zC") {
+	if !g2.Allowed(ctx, "did:key:zB") || g2.Allowed(ctx, "did:key:zC") {
 		t.Fatal("after a restart: B in force, the torn grant of C not")
 	}
 	os.WriteFile(path, []byte("not json\n"), 0o600)

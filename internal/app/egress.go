@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cargate/cargate/internal/access"
 	"github.com/cargate/cargate/internal/billing"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/egress"
@@ -56,7 +57,8 @@ func startEgress(ctx context.Context, cfg *config.Config, n *node) (func(http.Ha
 	if n.resolver != nil {
 		n.resolver.OnSpace = egress.NoteSpace
 	}
-	return func(h http.Handler) http.Handler { return egress.Middleware(h, p) }, nil
+	tokenID := egress.WithTokenID(func(r *http.Request) string { return access.TokenID(access.RequestToken(r)) })
+	return func(h http.Handler) http.Handler { return egress.Middleware(h, p, tokenID) }, nil
 }
 
 func sqsConfig(cfg *config.Config) egress.SQSConfig {

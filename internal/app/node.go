@@ -165,14 +165,14 @@ func (n *node) keepGrants() func(context.Context, []indexer.ServeGrant) error {
 	return func(_ context.Context, gs []indexer.ServeGrant) error {
 		out := make([]access.Grant, len(gs))
 		for i, g := range gs {
-			out[i] = access.Grant{Space: g.Space, Delegation: g.Delegation.String(), Expires: g.Expires, NotBefore: g.NotBefore}
+			out[i] = access.Grant{Space: g.Space, Delegation: g.Delegation.String(), Expires: g.Expires, NotBefore: g.NotBefore, Token: g.Token}
 		}
 		return n.grants.Add(out...)
 	}
 }
 
 // allowed is the space check of --require-serve-delegation; nil when off.
-func (n *node) allowed() func(space string) bool {
+func (n *node) allowed() func(ctx context.Context, space string) bool {
 	if n.grants == nil {
 		return nil
 	}

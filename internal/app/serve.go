@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cargate/cargate/gateway"
+	"github.com/cargate/cargate/internal/access"
 	"github.com/cargate/cargate/internal/config"
 )
 
@@ -64,6 +65,9 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyOnly(ready))
+	if n.grants != nil {
+		gw = access.WithTokens(gw) // grants with a token need the request's
+	}
 	mux.Handle("/", gw)
 	withEgress, err := startEgress(ctx, cfg, n)
 	if err != nil {
