@@ -102,6 +102,39 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// TestMiddlewareTokenBucket: a token has a bucket of its own beside its
+// clients' addresses: spread over addresses, it is still held to one rate.
+func TestMiddlewareTokenBucket(t *testing.T) {
+	clk := newClock()
+	l := NewLocal(Limit{Rate: 0.5, Burst: 2}, LocalConfig{Now: clk.now}, prometheus.NewRegistry())
+	token := func(r *http.Request) string {
+		if t := r.Header.Get("X-Token"); t != "" {
+			return "token:" + t
+		}
+		return ""
+	}
+	h := Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), l, ClientKey(nil), token)
+	code := func(peer, tok string) int {
+		r := httptest.NewRequest("GET", "/ipfs/x", nil)
+		r.RemoteAddr = peer
+		if tok != "" {
+			r.Header.Set("X-Token", tok)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code("192.0.2.1:1", "t1") != 200 || code("192.0.2.2:1", "t1") != 200 {
+		t.Fatal("the token's burst from two addresses")
+	}
+	if c := code("192.0.2.3:1", "t1"); c != http.StatusTooManyRequests {
+		t.Fatalf("the token past its burst from a fresh address: %d, want 429", c)
+	}
+	if code("192.0.2.3:1", "") != 200 || code("192.0.2.4:1", "t2") != 200 {
+		t.Fatal("other tokens and requests without one are not held by t1's bucket")
+	}
+}
+
 func TestRetryAfterSeconds(t *testing.T) {
 	for _, c := range []struct {
 		wait time.Duration

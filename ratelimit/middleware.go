@@ -19,22 +19,29 @@ var (
 )
 
 // Middleware answers 429 Too Many Requests, with Retry-After in whole
-// seconds (rounded up, at least 1), to requests whose client (named by
-// key) is past its rate; others go to next. Health checks (/healthz,
-// /readyz) are always answered and use up nothing.
-func Middleware(next http.Handler, l Limiter, key func(*http.Request) string) http.Handler {
+// seconds (rounded up, at least 1), to requests past the rate of any of
+// the buckets keys name (the client's address; its token, when it shows
+// one; a key function answering "" names no bucket); others go to next.
+// Health checks (/healthz, /readyz) are always answered and use up
+// nothing.
+func Middleware(next http.Handler, l Limiter, keys ...func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ok, wait := l.Allow(r.Context(), key(r))
-		if ok {
-			next.ServeHTTP(w, r)
-			return
+		for _, key := range keys {
+			k := key(r)
+			if k == "" {
+				continue
+			}
+			if ok, wait := l.Allow(r.Context(), k); !ok {
+				w.Header().Set("Retry-After", strconv.FormatInt(RetryAfterSeconds(wait), 10))
+				http.Error(w, "too many requests: retry later", http.StatusTooManyRequests)
+				return
+			}
 		}
-		w.Header().Set("Retry-After", strconv.FormatInt(RetryAfterSeconds(wait), 10))
-		http.Error(w, "too many requests from your address: retry later", http.StatusTooManyRequests)
+		next.ServeHTTP(w, r)
 	})
 }
 

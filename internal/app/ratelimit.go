@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cargate/cargate/internal/access"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/ratelimit"
 )
@@ -43,5 +44,11 @@ func rateLimited(cfg *config.Config, n *node) (func(http.Handler) http.Handler, 
 	}
 	n.log.Info("rate limits on", "rate", lim.Rate, "burst", lim.Burst, "redis", rc.Redis, "trusted_proxies", len(trusted))
 	key := ratelimit.ClientKey(trusted)
-	return func(h http.Handler) http.Handler { return ratelimit.Middleware(h, l, key) }, nil
+	token := func(r *http.Request) string { // a token's own bucket, beside its address's
+		if id := access.TokenID(access.RequestToken(r)); id != "" {
+			return "token:" + id
+		}
+		return ""
+	}
+	return func(h http.Handler) http.Handler { return ratelimit.Middleware(h, l, key, token) }, nil
 }
