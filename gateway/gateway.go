@@ -46,10 +46,17 @@ const (
 // DefaultSubdomainHosts serve subdomain origins out of the box.
 var DefaultSubdomainHosts = []string{"localhost"}
 
-// New returns the handler for /ipfs/ (path and trustless gateway) and for
-// subdomain origins of the configured hosts, over a blockstore of verified
-// blocks (the resolver).
-func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *slog.Logger) (http.Handler, error) {
+// Gateway is the handler for /ipfs/ (path and trustless gateway) and for
+// subdomain origins of the configured hosts. Lookup lets a front end
+// find the answers its response cache keeps without entering the handler.
+type Gateway struct {
+	http.Handler
+	responses *responseCache
+}
+
+// New returns the gateway over a blockstore of verified blocks (the
+// resolver).
+func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *slog.Logger) (*Gateway, error) {
 	if cfg.RetrievalTimeout <= 0 {
 		cfg.RetrievalTimeout = DefaultRetrievalTimeout
 	}
@@ -115,7 +122,7 @@ func New(cfg Config, bs blockstore.Blockstore, reg prometheus.Registerer, log *s
 		// Outside the response cache: a kept answer is refused too.
 		h = withDenylist(cfg.Denylist, h)
 	}
-	return WithCORS(h), nil
+	return &Gateway{Handler: WithCORS(h), responses: responses}, nil
 }
 
 // WithCORS sets the CORS headers the gateway spec asks for on every

@@ -90,6 +90,11 @@ var uncacheableIf = []string{
 
 func (c *responseCache) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e, given := r.Context().Value(answerKey{}).(*cachedResponse); given {
+			egress.NoteWriterSpace(w, e.space)
+			e.write(w, r)
+			return
+		}
 		key, ok := cacheKey(r)
 		if !ok {
 			next.ServeHTTP(w, r)
@@ -193,3 +198,44 @@ func (r *recorder) Flush() {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Answer is a response the response cache keeps: what the gateway's
+// handler writes for a request with the same key, with no resolution or
+// reading.
+type Answer struct{ e *cachedResponse }
+
+// Status is the kept status code.
+func (a Answer) Status() int { return a.e.status }
+
+// Header is the kept header (no Date); callers must not modify it.
+func (a Answer) Header() http.Header { return a.e.header }
+
+// Body is the kept body (a HEAD answer's is empty); callers must not
+// modify it.
+func (a Answer) Body() []byte { return a.e.body }
+
+// Space is the egress space noted when the answer was first made.
+func (a Answer) Space() string { return a.e.space }
+
+// Lookup returns the answer the response cache keeps for r, under the
+// same key rules as the handler's own lookup (only GET and HEAD, no
+// range, conditional or cache-directive headers). A front end that finds
+// one runs the handler chain with WithAnswer(r, a): the chain's other
+// layers (denylist, CORS, metrics, egress, limits) apply as for any
+// request, and the response cache answers with a without a second lookup,
+// so an answer that expires in between is still the one written.
+func (g *Gateway) Lookup(r *http.Request) (Answer, bool) {
+	key, ok := cacheKey(r)
+	if !ok {
+		return Answer{}, false
+	}
+	e, hit := g.responses.entries.Get(key)
+	return Answer{e}, hit
+}
+
+type answerKey struct{}
+
+// WithAnswer returns r carrying a, which Lookup returned for r.
+func WithAnswer(r *http.Request, a Answer) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), answerKey{}, a.e))
+}

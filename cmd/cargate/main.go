@@ -29,7 +29,7 @@ type command struct {
 var commands = map[string]command{
 	"serve": {
 		summary: "run the gateway and the indexer in one process",
-		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "subdomain-hosts", "retrieval-timeout", "shutdown-grace", "denylist", "denylist-poll", "require-serve-delegation", "log-format", "log-level"},
+		flags:   []string{"data-dir", "listen", "metrics-listen", "blob-store", "key-file", "key", "did-web", "subdomain-hosts", "http-front", "retrieval-timeout", "shutdown-grace", "denylist", "denylist-poll", "require-serve-delegation", "log-format", "log-level"},
 		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
 			return app.Serve(ctx, cfg, log)
 		},
@@ -43,7 +43,7 @@ var commands = map[string]command{
 	},
 	"gateway": {
 		summary: "run the gateway alone, locating content through --indexer-url",
-		flags:   []string{"data-dir", "listen", "metrics-listen", "subdomain-hosts", "retrieval-timeout", "shutdown-grace", "denylist", "denylist-poll", "log-format", "log-level"},
+		flags:   []string{"data-dir", "listen", "metrics-listen", "subdomain-hosts", "http-front", "retrieval-timeout", "shutdown-grace", "denylist", "denylist-poll", "log-format", "log-level"},
 		run: func(ctx context.Context, cfg *config.Config, _ []string, log *slog.Logger) error {
 			return app.ServeGateway(ctx, cfg, log)
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/storacha/go-ucanto/ucan"
 
 	"github.com/cargate/cargate/cache"
+	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/indexer"
 	"github.com/cargate/cargate/internal/blobstore"
 	"github.com/cargate/cargate/internal/claimstore"
@@ -175,7 +176,7 @@ func ServeIndexer(ctx context.Context, cfg *config.Config, log *slog.Logger) err
 	mux := http.NewServeMux()
 	api.Routes(mux)
 	api.OpsRoutes(mux)
-	servers, err := listen(cfg, n.reg, mux, opsHandler(n, api.Readyz), log)
+	servers, err := listen(cfg, n.reg, mux, opsHandler(n, api.Readyz), nil, log)
 	if err != nil {
 		return err
 	}
@@ -231,19 +232,33 @@ func buildGateway(cfg *config.Config, log *slog.Logger) (*node, error) {
 
 // listening is one started server and its URL.
 type listening struct {
-	srv *http.Server
+	srv interface {
+		Shutdown(context.Context) error
+		Close() error
+	}
 	url string
 }
 
 // listen starts the main handler on cfg.Listen and ops on
-// cfg.MetricsListen (when set), both under cfg.Server's limits.
-func listen(cfg *config.Config, reg prometheus.Registerer, main, ops http.Handler, log *slog.Logger) ([]listening, error) {
+// cfg.MetricsListen (when set), both under cfg.Server's limits. With gw
+// set and cfg.HTTPFront fasthttp, the main listener is the fasthttp
+// front answering gw's kept answers.
+func listen(cfg *config.Config, reg prometheus.Registerer, main, ops http.Handler, gw *gateway.Gateway, log *slog.Logger) ([]listening, error) {
 	lim := newLimits(cfg.Server, reg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	out := []listening{{serveOn(ln, main, lim, log), "http://" + ln.Addr().String() + "/"}}
+	var srv interface {
+		Shutdown(context.Context) error
+		Close() error
+	}
+	if gw != nil && cfg.HTTPFront != "net" {
+		srv = serveFront(lim.listener(ln), main, gw, lim, reg, log)
+	} else {
+		srv = serveOn(ln, main, lim, log)
+	}
+	out := []listening{{srv, "http://" + ln.Addr().String() + "/"}}
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {

@@ -41,13 +41,29 @@ func newLimits(cfg config.ServerConfig, reg prometheus.Registerer) *limits {
 // server returns an http.Server for h with the configured timeouts, and
 // ln limited to the shared connection budget.
 func (l *limits) server(ln net.Listener, h http.Handler) (net.Listener, *http.Server) {
-	s := &http.Server{
-		Handler:           withDeadlines(withRequestLimit(h, l.cfg.MaxConcurrentRequests, l.rejected.WithLabelValues("requests")), l.cfg),
+	return l.listener(ln), l.httpServer(l.limit(h))
+}
+
+// listener is ln limited to the shared connection budget.
+func (l *limits) listener(ln net.Listener) net.Listener {
+	return &limitedListener{Listener: ln, tokens: l.conns, rejected: l.rejected.WithLabelValues("connections")}
+}
+
+// limit is h under the request limit (one per listener).
+func (l *limits) limit(h http.Handler) http.Handler {
+	return withRequestLimit(h, l.cfg.MaxConcurrentRequests, l.rejected.WithLabelValues("requests"))
+}
+
+// httpServer returns an http.Server for limited (h under limit) with
+// the configured timeouts.
+func (l *limits) httpServer(limited http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           withDeadlines(limited, l.cfg),
 		ReadHeaderTimeout: l.cfg.ReadHeaderTimeout,
 		ReadTimeout:       l.cfg.ReadTimeout,
 		IdleTimeout:       l.cfg.IdleTimeout,
+		MaxHeaderBytes:    l.cfg.MaxHeaderBytes,
 	}
-	return &limitedListener{Listener: ln, tokens: l.conns, rejected: l.rejected.WithLabelValues("connections")}, s
 }
 
 // limitedListener closes connections past the budget as soon as they are

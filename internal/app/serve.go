@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cargate/cargate/gateway"
@@ -77,7 +78,7 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	if err != nil {
 		return err
 	}
-	servers, err := listen(cfg, n.reg, gateway.WithMetrics(withRateLimit(withEgress(gateway.WithTunnel(mux))), n.reg), opsHandler(n, ready), n.log)
+	servers, err := listen(cfg, n.reg, publicChain(mux, withRateLimit, withEgress, n.reg), opsHandler(n, ready), gw, n.log)
 	if err != nil {
 		return err
 	}
@@ -87,6 +88,13 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	}
 	n.log.Info("cargate serving", "url", servers[0].url, "did", did, "indexer", cfg.Indexer.URL)
 	return runUntilDone(ctx, cfg, servers, n.log)
+}
+
+// publicChain is the handler of the public listener around mux: metrics,
+// rate limits, egress accounting, CONNECT tunnels. The fasthttp front
+// runs it too, for the answers it gives itself.
+func publicChain(mux http.Handler, withRateLimit, withEgress func(http.Handler) http.Handler, reg prometheus.Registerer) http.Handler {
+	return gateway.WithMetrics(withRateLimit(withEgress(gateway.WithTunnel(mux))), reg)
 }
 
 func serveOn(ln net.Listener, h http.Handler, lim *limits, log *slog.Logger) *http.Server {

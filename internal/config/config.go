@@ -29,6 +29,7 @@ const (
 	DefaultMetricsListen    = "127.0.0.1:8081"
 	DefaultShardSize        = importer.DefaultShardSize
 	DefaultSubdomainHosts   = "localhost"
+	DefaultHTTPFront        = "fasthttp"
 	DefaultRetrievalTimeout = gateway.DefaultRetrievalTimeout
 	DefaultShutdownGrace    = 20 * time.Second
 	DefaultLogFormat        = "auto"
@@ -55,6 +56,10 @@ type Config struct {
 	DIDWeb string
 	// SubdomainHosts (comma-separated) serve <cid>.ipfs.<host> origins.
 	SubdomainHosts string
+	// HTTPFront is the server of the gateway's public listener:
+	// "fasthttp" answers response-cache hits itself and hands every other
+	// request to net/http on the same connection; "net" is net/http alone.
+	HTTPFront string
 	// RetrievalTimeout bounds the wait for the next block of a response.
 	RetrievalTimeout time.Duration
 	// ShutdownGrace bounds how long in-flight requests may finish on stop.
@@ -124,6 +129,8 @@ func (c *Config) Flags(fs *flag.FlagSet, names ...string) {
 			fs.StringVar(&c.DIDWeb, n, "", "did:web the node signs as (its key stays the did:key one)")
 		case "subdomain-hosts":
 			fs.StringVar(&c.SubdomainHosts, n, DefaultSubdomainHosts, "comma-separated hosts serving <cid>.ipfs.<host> origins")
+		case "http-front":
+			fs.StringVar(&c.HTTPFront, n, DefaultHTTPFront, "server of the gateway's listener: fasthttp (answers kept responses itself, hands the rest to net/http) or net")
 		case "retrieval-timeout":
 			fs.DurationVar(&c.RetrievalTimeout, n, DefaultRetrievalTimeout, "longest wait for the next block of a response")
 		case "shutdown-grace":
@@ -195,6 +202,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DIDWeb != "" && !strings.HasPrefix(c.DIDWeb, "did:web:") {
 		errs = append(errs, fmt.Errorf("--did-web %q must start with did:web:", c.DIDWeb))
+	}
+	switch c.HTTPFront {
+	case "", "fasthttp", "net":
+	default:
+		errs = append(errs, fmt.Errorf("--http-front %q: use fasthttp or net", c.HTTPFront))
 	}
 	if c.DenylistPoll < 0 {
 		errs = append(errs, errors.New("--denylist-poll must not be negative"))

@@ -17,6 +17,7 @@ const (
 	DefaultWriteTimeout          = 20 * time.Second
 	DefaultMinWriteRate          = 4 << 10
 	DefaultMaxConcurrentRequests = 4096
+	DefaultMaxHeaderBytes        = 64 << 10
 )
 
 // ServerConfig bounds what clients can hold of every HTTP listener
@@ -41,6 +42,9 @@ type ServerConfig struct {
 	// beyond it they are answered 429 with Retry-After (health checks
 	// are always answered).
 	MaxConcurrentRequests int
+	// MaxHeaderBytes bounds a request's line and headers together; larger
+	// ones are refused with 431.
+	MaxHeaderBytes int
 }
 
 // Flags registers the server limits (serve, gateway, indexer).
@@ -52,14 +56,15 @@ func (c *ServerConfig) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MinWriteRate, "min-write-rate", DefaultMinWriteRate, "slowest reading rate served, in bytes/s: slower clients are disconnected")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most open connections per listener; more are closed at once (0: 3/4 of the file descriptor limit)")
 	fs.IntVar(&c.MaxConcurrentRequests, "max-concurrent-requests", DefaultMaxConcurrentRequests, "most requests served at once per listener; more get 429 with Retry-After")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", DefaultMaxHeaderBytes, "largest request line and headers together, in bytes; larger requests get 431")
 }
 
 // Validate explains what is wrong, if anything. Zero values stand for
 // the defaults (commands that serve nothing leave them unset).
 func (c *ServerConfig) Validate() error {
 	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0 ||
-		c.MinWriteRate < 0 || c.MaxConnections < 0 || c.MaxConcurrentRequests < 0 {
-		return errors.New("--read-header-timeout, --read-timeout, --idle-timeout, --write-timeout, --min-write-rate, --max-connections and --max-concurrent-requests must not be negative (0: the default)")
+		c.MinWriteRate < 0 || c.MaxConnections < 0 || c.MaxConcurrentRequests < 0 || c.MaxHeaderBytes < 0 {
+		return errors.New("--read-header-timeout, --read-timeout, --idle-timeout, --write-timeout, --min-write-rate, --max-connections, --max-concurrent-requests and --max-header-bytes must not be negative (0: the default)")
 	}
 	return nil
 }
@@ -81,6 +86,9 @@ func (c ServerConfig) WithDefaults() ServerConfig {
 	}
 	if c.MaxConcurrentRequests == 0 {
 		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	return c
 }
