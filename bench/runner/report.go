@@ -20,6 +20,8 @@ type report struct {
 	started time.Time
 	elapsed time.Duration
 	rows    []row
+	// ceilings are the bare handlers measured in the same run.
+	ceilings []ceiling
 }
 
 // failed reports whether any check found the gateways disagreeing.
@@ -59,6 +61,7 @@ func (rep *report) markdown() string {
 	b.WriteString("\nratio = cargate ÷ reference (higher is better for both units). RSS is the server's peak resident " +
 		"memory during the measured window (VmHWM after a reset), for S9 the importing process's peak. " +
 		"S9's reference is the reference gateway's start-up: read the CAR, hash-check every block, store it in memory.\n\n")
+	b.WriteString(rep.ceilingTable())
 	b.WriteString(rep.selfTable())
 	for _, r := range rep.rows {
 		if r.detail != "" {

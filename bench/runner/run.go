@@ -109,6 +109,11 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			return rep, err
 		}
 	}
+	if cand != nil && slices.ContainsFunc(rep.rows, func(r row) bool { return slices.Contains(ceilingRows, r.sc.ID) && r.cand.ran }) {
+		if rep.ceilings, err = measureCeilings(ctx, p, scenarios, scratch); err != nil {
+			return rep, err
+		}
+	}
 	sortRows(rep.rows, scenarios)
 	if s9 != nil {
 		rep.rows = append(rep.rows, *s9)

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		Logger:                       fastLogger{log},
+		ErrorHandler:                 refuse,
 	}
 	go func() {
 		if err := f.slow.Serve(f.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -107,7 +109,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		}
 	}()
 	go func() {
-		if err := f.fast.Serve(ln); err != nil {
+		if err := f.fast.Serve(lingerListener{ln}); err != nil {
 			log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -398,6 +400,87 @@ func (l *handoffListener) Close() error {
 }
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// refuse answers a request fasthttp could not read, as net/http would, and
+// has the connection linger on close: the client may still be sending
+// what was refused, and closing on unread bytes resets the connection,
+// which can destroy the answer before the client reads it.
+func refuse(ctx *fasthttp.RequestCtx, err error) {
+	if c, ok := ctx.Conn().(*lingerConn); ok {
+		c.linger.Store(true)
+	}
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("431 Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ctx.Error("408 Request Timeout", http.StatusRequestTimeout)
+	default:
+		ctx.Error("400 Bad Request", http.StatusBadRequest)
+	}
+}
+
+// Lingering on a refused connection: at most this long, this many bytes.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 4 << 20
+)
+
+type lingerListener struct{ net.Listener }
+
+func (l lingerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &lingerConn{Conn: c}, nil
+}
+
+// lingerConn, once marked, closes by ending its side, reading what the
+// client still sends for a while, then closing (in the background).
+type lingerConn struct {
+	net.Conn
+	linger atomic.Bool
+}
+
+func (c *lingerConn) Close() error {
+	if !c.linger.Load() {
+		return c.Conn.Close()
+	}
+	go func() {
+		_ = closeWrite(c.Conn)
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.Conn, lingerBytes))
+		c.Conn.Close()
+	}()
+	return nil
+}
+
+// closeWrite ends the sending side of the TCP connection under c.
+func closeWrite(c net.Conn) error {
+	for {
+		switch x := c.(type) {
+		case *net.TCPConn:
+			return x.CloseWrite()
+		case *limitedConn:
+			c = x.Conn
+		case *lingerConn:
+			c = x.Conn
+		case *replayConn:
+			c = x.Conn
+		case interface{ UnsafeConn() net.Conn }: // fasthttp's hijacked connection
+			c = x.UnsafeConn()
+		default:
+			return errors.ErrUnsupported
+		}
+	}
+}
+
+// CloseWrite lets net/http end its side before closing a connection it
+// refuses (as it does for a request past MaxHeaderBytes), so the client
+// reads the refusal instead of a reset.
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // fastLogger sends fasthttp's messages (mostly malformed requests, one per
 // bad client) to the debug level.

@@ -615,3 +615,32 @@ func TestWithoutHeader(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// TestFrontOversizedAnswered checks that a client still sending a request
+// far past --max-header-bytes reads the whole 431 answer: the connection
+// is not reset under it.
+func TestFrontOversizedAnswered(t *testing.T) {
+	fx := newFrontFixture(t)
+	fut := startFront(t, fx, frontOptions{server: config.ServerConfig{MaxHeaderBytes: 8 << 10}})
+	for i := 0; i < 6; i++ {
+		x := dialRaw(t, fut.addr)
+		if i%2 == 1 { // on a connection handed to net/http
+			x.send("POST /echo HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\n\r\na")
+			x.read("POST")
+		}
+		wrote := make(chan error)
+		go func() {
+			_, err := io.WriteString(x.c, "GET /ipfs/"+strings.Repeat("a", 800<<10)+" HTTP/1.1\r\nHost: gw\r\n\r\n")
+			wrote <- err
+		}()
+		// The answer is read once the client is done sending, as a client
+		// that writes its whole request first does.
+		if err := <-wrote; err != nil {
+			t.Fatalf("sending: %v", err)
+		}
+		resp, body := x.read("GET")
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(body), "431") {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	}
+}

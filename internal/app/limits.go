@@ -96,6 +96,11 @@ type limitedConn struct {
 	release func()
 }
 
+// CloseWrite lets net/http end its side before closing a connection it
+// refuses (as it does for a request past MaxHeaderBytes), so the client
+// reads the refusal instead of a reset.
+func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 func (c *limitedConn) Close() error {
 	c.release()
 	return c.Conn.Close()
