@@ -34,6 +34,7 @@ import (
 	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/ratelimit"
 	"github.com/cargate/cargate/resolver"
 )
 
@@ -104,9 +105,10 @@ type frontUnderTest struct {
 }
 
 type frontOptions struct {
-	deny   gateway.Denylist
-	server config.ServerConfig
-	routes func(*http.ServeMux)
+	rateLimit func(http.Handler) http.Handler
+	deny      gateway.Denylist
+	server    config.ServerConfig
+	routes    func(*http.ServeMux)
 }
 
 func startFront(t *testing.T, fx frontFixture, o frontOptions) *frontUnderTest {
@@ -138,7 +140,10 @@ func startFront(t *testing.T, fx frontFixture, o frontOptions) *frontUnderTest {
 		o.routes(mux)
 	}
 	mux.Handle("/", gw)
-	chain := publicChain(mux, func(h http.Handler) http.Handler { return egress.Middleware(h, p) }, reg)
+	if o.rateLimit == nil {
+		o.rateLimit = func(h http.Handler) http.Handler { return h }
+	}
+	chain := publicChain(mux, o.rateLimit, func(h http.Handler) http.Handler { return egress.Middleware(h, p) }, reg)
 	lim := newLimits(o.server, reg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -571,6 +576,30 @@ func TestFrontRequestLimit(t *testing.T) {
 	}
 	if a := fetch(t, fut.url, "GET", file); a.status != 200 {
 		t.Errorf("after the slot is free: %d", a.status)
+	}
+}
+
+// TestFrontRateLimit checks that the front's answers count against the
+// client's rate limit: with a burst of 2 and a rate that refills nothing
+// within the test, the third kept answer is refused.
+func TestFrontRateLimit(t *testing.T) {
+	fx := newFrontFixture(t)
+	l := ratelimit.NewLocal(ratelimit.Limit{Rate: 0.001, Burst: 2}, ratelimit.LocalConfig{}, nil)
+	fut := startFront(t, fx, frontOptions{rateLimit: func(h http.Handler) http.Handler {
+		return ratelimit.Middleware(h, l, ratelimit.ClientKey(nil))
+	}})
+	file := "/ipfs/" + fx.root.String() + "/file.txt"
+	fetch(t, fut.url, "GET", file) // net/http, kept
+	a0, _ := fut.counts()
+	if a := fetch(t, fut.url, "GET", file); a.status != 200 {
+		t.Fatalf("second request: %d", a.status)
+	}
+	third := fetch(t, fut.url, "GET", file)
+	if a1, _ := fut.counts(); a1 != a0+2 {
+		t.Fatalf("the front answered %v requests, want 2", a1-a0)
+	}
+	if third.status != http.StatusTooManyRequests {
+		t.Errorf("a kept answer past the rate limit: %d, want 429", third.status)
 	}
 }
 
