@@ -91,9 +91,9 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		},
 		IdleTimeout:                  lim.cfg.IdleTimeout,
 		WriteTimeout:                 lim.cfg.WriteTimeout,
-		ReadBufferSize:               lim.cfg.MaxHeaderBytes, // the whole head must fit: larger answers 431
-		Concurrency:                  cap(lim.conns) + 1,     // the budget is the listener's
-		StreamRequestBody:            true,                   // bodies are net/http's to read
+		ReadBufferSize:               frontReadBuffer,    // larger heads go to net/http
+		Concurrency:                  cap(lim.conns) + 1, // the budget is the listener's
+		StreamRequestBody:            true,               // bodies are net/http's to read
 		DisablePreParseMultipartForm: true,
 		KeepHijackedConns:            true,
 		ReduceMemoryUsage:            true, // idle keep-alive connections hold no read buffer
@@ -101,7 +101,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		Logger:                       fastLogger{log},
-		ErrorHandler:                 refuse,
+		ErrorHandler:                 f.refuse,
 	}
 	go func() {
 		if err := f.slow.Serve(f.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -109,7 +109,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		}
 	}()
 	go func() {
-		if err := f.fast.Serve(lingerListener{ln}); err != nil {
+		if err := f.fast.Serve(frontListener{ln}); err != nil {
 			log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -158,6 +158,9 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 	f.answered.Inc()
 	f.chain.ServeHTTP(w, gateway.WithAnswer(r, a))
 	w.finish()
+	if c, ok := ctx.Conn().(*frontConn); ok {
+		c.consumed(&ctx.Request.Header)
+	}
 	_ = ctx.SetWriteDeadline(time.Now().Add(f.base + time.Duration(len(ctx.Response.Body()))*f.perByte))
 }
 
@@ -293,6 +296,9 @@ func (f *front) handOff(ctx *fasthttp.RequestCtx) {
 		ctx.Error("400 Bad Request", http.StatusBadRequest)
 		return
 	}
+	if c, ok := ctx.Conn().(*frontConn); ok {
+		c.stopRecording()
+	}
 	f.handedOff.Inc()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) { f.handoff.give(&replayConn{Conn: c, head: head}) })
@@ -303,23 +309,39 @@ func (f *front) handOff(ctx *fasthttp.RequestCtx) {
 // line is left out: fasthttp has already answered it.
 func replay(ctx *fasthttp.RequestCtx) ([]byte, error) {
 	rh := &ctx.Request.Header
-	raw := rh.RawHeaders()
-	b := make([]byte, 0, 64+len(raw))
+	if ctx.Request.MayContinue() {
+		b := requestLine(nil, rh)
+		b = append(b, withoutHeader(rh.RawHeaders(), "expect")...)
+		return appendPrefetched(ctx, b)
+	}
+	return appendPrefetched(ctx, requestHead(rh))
+}
+
+// requestLine appends the request line of rh.
+func requestLine(b []byte, rh *fasthttp.RequestHeader) []byte {
 	b = append(b, rh.Method()...)
 	b = append(b, ' ')
 	b = append(b, rh.RequestURI()...)
 	if rh.IsHTTP11() {
-		b = append(b, " HTTP/1.1\r\n"...)
-	} else {
-		b = append(b, " HTTP/1.0\r\n"...)
+		return append(b, " HTTP/1.1\r\n"...)
 	}
-	if ctx.Request.MayContinue() {
-		raw = withoutHeader(raw, "expect")
-	}
+	return append(b, " HTTP/1.0\r\n"...)
+}
+
+// requestHead is the request line and header block of rh as received
+// (the line rebuilt from its parts).
+func requestHead(rh *fasthttp.RequestHeader) []byte {
+	raw := rh.RawHeaders()
+	b := requestLine(make([]byte, 0, 64+len(raw)), rh)
 	if len(raw) == 0 {
-		raw = []byte("\r\n")
+		return append(b, "\r\n"...)
 	}
-	b = append(b, raw...)
+	return append(b, raw...)
+}
+
+// appendPrefetched appends the part of the body fasthttp already read.
+func appendPrefetched(ctx *fasthttp.RequestCtx, b []byte) ([]byte, error) {
+	rh := &ctx.Request.Header
 	if cl := rh.ContentLength(); cl > 0 {
 		pre := make([]byte, min(cl, prefetchedBody))
 		if _, err := io.ReadFull(ctx.RequestBodyStream(), pre); err != nil {
@@ -401,25 +423,46 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// refuse answers a request fasthttp could not read, as net/http would, and
-// has the connection linger on close: the client may still be sending
-// what was refused, and closing on unread bytes resets the connection,
-// which can destroy the answer before the client reads it.
-func refuse(ctx *fasthttp.RequestCtx, err error) {
-	if c, ok := ctx.Conn().(*lingerConn); ok {
+// refuse takes a request fasthttp could not read. One whose bytes the
+// connection still holds (a head past fasthttp's buffer, a form fasthttp
+// does not parse) is handed to net/http whole, which answers as it does
+// for any request (serving it, or refusing it past --max-header-bytes).
+// A read that timed out closes the connection without an answer, as
+// net/http does. Anything else is answered 400 (431 past the buffer) and
+// the connection lingers on close: the client may still be sending, and
+// closing on unread bytes resets the connection, which can destroy the
+// answer before the client reads it.
+func (f *front) refuse(ctx *fasthttp.RequestCtx, err error) {
+	c, ok := ctx.Conn().(*frontConn)
+	var ne net.Error
+	switch {
+	case !ok:
+	case errors.As(err, &ne) && ne.Timeout():
+		c.steal()
+		c.Conn.Close()
+		return
+	default:
+		if head, ok := c.unread(); ok {
+			c.steal()
+			f.handedOff.Inc()
+			go f.handoff.give(&replayConn{Conn: c.Conn, head: head})
+			return
+		}
 		c.linger.Store(true)
 	}
 	var small *fasthttp.ErrSmallBuffer
-	var ne net.Error
-	switch {
-	case errors.As(err, &small):
+	if errors.As(err, &small) {
 		ctx.Error("431 Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
-	case errors.As(err, &ne) && ne.Timeout():
-		ctx.Error("408 Request Timeout", http.StatusRequestTimeout)
-	default:
-		ctx.Error("400 Bad Request", http.StatusBadRequest)
+		return
 	}
+	ctx.Error("400 Bad Request", http.StatusBadRequest)
 }
+
+// frontReadBuffer is fasthttp's read buffer per connection: the largest
+// request head fasthttp reads. Larger ones (up to --max-header-bytes) go
+// to net/http, whose buffers grow with what a client sends instead of
+// being allocated whole for every connection.
+const frontReadBuffer = 16 << 10
 
 // Lingering on a refused connection: at most this long, this many bytes.
 const (
@@ -427,25 +470,105 @@ const (
 	lingerBytes = 4 << 20
 )
 
-type lingerListener struct{ net.Listener }
+type frontListener struct{ net.Listener }
 
-func (l lingerListener) Accept() (net.Conn, error) {
+func (l frontListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &lingerConn{Conn: c}, nil
+	return &frontConn{Conn: c, recording: true}, nil
 }
 
-// lingerConn, once marked, closes by ending its side, reading what the
-// client still sends for a while, then closing (in the background).
-type lingerConn struct {
+// frontConn is a connection as fasthttp sees it. It keeps the bytes read
+// from the client that no answered request has consumed yet, so that a
+// request fasthttp cannot read can still be handed to net/http whole;
+// the front trims the record after each request it answers. Once the
+// connection is handed off, or the record stops matching what fasthttp
+// parsed, it stops recording. A stolen connection (handed off from
+// fasthttp's error path) hides from fasthttp: its writes are discarded,
+// its deadlines and close ignored. Marked to linger, it closes by ending
+// its side, reading what the client still sends for a while, then
+// closing (in the background).
+type frontConn struct {
 	net.Conn
 	linger atomic.Bool
+
+	// Used from fasthttp's goroutine for the connection only.
+	recording bool
+	record    []byte
+	stolen    bool
 }
 
-func (c *lingerConn) Close() error {
-	if !c.linger.Load() {
+func (c *frontConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.recording && n > 0 {
+		if len(c.record)+n > 4*frontReadBuffer {
+			c.stopRecording() // more than fasthttp reads for one head
+		} else {
+			c.record = append(c.record, p[:n]...)
+		}
+	}
+	return n, err
+}
+
+func (c *frontConn) stopRecording() { c.recording, c.record = false, nil }
+
+// consumed trims a request's head, as fasthttp parsed it, off the record.
+func (c *frontConn) consumed(rh *fasthttp.RequestHeader) {
+	if !c.recording {
+		return
+	}
+	head := requestHead(rh)
+	if !bytes.HasPrefix(c.record, head) {
+		c.stopRecording()
+		return
+	}
+	c.record = append(c.record[:0], c.record[len(head):]...)
+}
+
+// unread returns the bytes read and not consumed, and stops recording.
+func (c *frontConn) unread() ([]byte, bool) {
+	b, ok := c.record, c.recording && len(c.record) > 0
+	c.stopRecording()
+	return b, ok
+}
+
+func (c *frontConn) steal() { c.stolen = true }
+
+func (c *frontConn) Write(p []byte) (int, error) {
+	if c.stolen {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *frontConn) SetDeadline(t time.Time) error {
+	if c.stolen {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *frontConn) SetReadDeadline(t time.Time) error {
+	if c.stolen {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *frontConn) SetWriteDeadline(t time.Time) error {
+	if c.stolen {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *frontConn) Close() error {
+	switch {
+	case c.stolen:
+		return nil
+	case !c.linger.Load():
 		return c.Conn.Close()
 	}
 	go func() {
@@ -465,7 +588,7 @@ func closeWrite(c net.Conn) error {
 			return x.CloseWrite()
 		case *limitedConn:
 			c = x.Conn
-		case *lingerConn:
+		case *frontConn:
 			c = x.Conn
 		case *replayConn:
 			c = x.Conn

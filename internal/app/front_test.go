@@ -673,3 +673,45 @@ func TestFrontOversizedAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontLongHead checks that a request head longer than fasthttp's
+// buffer, but within --max-header-bytes, is served by net/http: first on
+// a connection, after answers of the front on the same connection, and
+// pipelined behind one; and that nothing is answered twice.
+func TestFrontLongHead(t *testing.T) {
+	fx := newFrontFixture(t)
+	fut := startFront(t, fx, frontOptions{})
+	file := "/ipfs/" + fx.root.String() + "/file.txt"
+	fetch(t, fut.url, "GET", file) // kept
+	hit := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n"
+	// The long request names an unknown CID: its 404 tells it apart.
+	mh, _ := multihash.Sum([]byte("long"), multihash.SHA2_256, -1)
+	long := "GET /ipfs/" + cid.NewCidV1(cid.Raw, mh).String() + " HTTP/1.1\r\nHost: " + fut.addr +
+		"\r\nX-Pad: " + strings.Repeat("p", 3*frontReadBuffer) + "\r\n\r\n"
+	last := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\nConnection: close\r\n\r\n"
+	for _, c := range []struct {
+		name  string
+		sends []string // each sent whole, its answers read before the next
+	}{
+		{"first on its connection", []string{long, last}},
+		{"after two answers of the front", []string{hit, hit, long, last}},
+		{"pipelined behind an answer of the front", []string{hit + long, last}},
+	} {
+		x := dialRaw(t, fut.addr)
+		for _, s := range c.sends {
+			x.send(s)
+			for _, req := range strings.SplitAfter(s, "\r\n\r\n")[:strings.Count(s, "\r\n\r\n")] {
+				want := 200
+				if strings.Contains(req, "X-Pad") {
+					want = 404
+				}
+				if resp, body := x.read("GET"); resp.StatusCode != want || (want == 200 && !bytes.Equal(body, fx.data)) {
+					t.Fatalf("%s: %d (want %d), %d bytes", c.name, resp.StatusCode, want, len(body))
+				}
+			}
+		}
+		if rest, _ := io.ReadAll(x.br); len(rest) > 0 {
+			t.Errorf("%s: answered more than asked: %.80q", c.name, rest)
+		}
+	}
+}

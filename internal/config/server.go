@@ -17,7 +17,7 @@ const (
 	DefaultWriteTimeout          = 20 * time.Second
 	DefaultMinWriteRate          = 4 << 10
 	DefaultMaxConcurrentRequests = 4096
-	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMaxHeaderBytes        = 1 << 20 // net/http's
 )
 
 // ServerConfig bounds what clients can hold of every HTTP listener
