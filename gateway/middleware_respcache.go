@@ -90,7 +90,7 @@ var uncacheableIf = []string{
 
 func (c *responseCache) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, given := r.Context().Value(answerKey{}).(*cachedResponse); given {
+		if e, given := r.Context().Value(answerKey{}).(*cachedResponse); given && c.mayServe(r, e) {
 			egress.NoteWriterSpace(w, e.space)
 			e.write(w, r)
 			return
@@ -221,9 +221,11 @@ func (a Answer) Space() string { return a.e.space }
 // same key rules as the handler's own lookup (only GET and HEAD, no
 // range, conditional or cache-directive headers). A front end that finds
 // one runs the handler chain with WithAnswer(r, a): the chain's other
-// layers (denylist, CORS, metrics, egress, limits) apply as for any
-// request, and the response cache answers with a without a second lookup,
-// so an answer that expires in between is still the one written.
+// layers (denylist, CORS, metrics, egress, limits, tokens) apply as for
+// any request, and the response cache answers with a without a second
+// lookup, so an answer that expires in between is still the one written.
+// An answer whose space the Allowed check refuses for the request is not
+// written: the request goes on to boxo, as it would without a front.
 func (g *Gateway) Lookup(r *http.Request) (Answer, bool) {
 	key, ok := cacheKey(r)
 	if !ok {

@@ -105,6 +105,7 @@ type frontUnderTest struct {
 }
 
 type frontOptions struct {
+	allowed   func(context.Context, string) bool
 	rateLimit func(http.Handler) http.Handler
 	deny      gateway.Denylist
 	server    config.ServerConfig
@@ -115,7 +116,7 @@ func startFront(t *testing.T, fx frontFixture, o frontOptions) *frontUnderTest {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(gateway.Config{Denylist: o.deny, SubdomainHosts: []string{"localhost"}}, resolverErrors{fx.bs}, reg, log)
+	gw, err := gateway.New(gateway.Config{Denylist: o.deny, Allowed: o.allowed, SubdomainHosts: []string{"localhost"}}, resolverErrors{fx.bs}, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,6 +578,45 @@ func TestFrontRequestLimit(t *testing.T) {
 	if a := fetch(t, fut.url, "GET", file); a.status != 200 {
 		t.Errorf("after the slot is free: %d", a.status)
 	}
+}
+
+// TestFrontAllowed checks that a kept answer whose space the serve
+// delegation check refuses is not written by the front: the request goes
+// on to boxo (which reads blocks, and there meets the same check).
+func TestFrontAllowed(t *testing.T) {
+	fx := newFrontFixture(t)
+	var allow atomic.Bool
+	allow.Store(true)
+	reads := &countingStore{Blockstore: fx.bs}
+	fx.bs = reads
+	fut := startFront(t, fx, frontOptions{allowed: func(context.Context, string) bool { return allow.Load() }})
+	file := "/ipfs/" + fx.root.String() + "/file.txt"
+	fetch(t, fut.url, "GET", file) // kept
+	before := reads.n.Load()
+	fetch(t, fut.url, "GET", file)
+	if reads.n.Load() != before {
+		t.Fatalf("an allowed kept answer read blocks")
+	}
+	allow.Store(false)
+	a0, _ := fut.counts()
+	fetch(t, fut.url, "GET", file)
+	if a1, _ := fut.counts(); a1 != a0+1 {
+		t.Fatalf("the front did not take the request")
+	}
+	if reads.n.Load() == before {
+		t.Errorf("a kept answer of a space no longer allowed was written from the cache")
+	}
+}
+
+// countingStore counts block reads.
+type countingStore struct {
+	blockstore.Blockstore
+	n atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	s.n.Add(1)
+	return s.Blockstore.Get(ctx, c)
 }
 
 // TestFrontRateLimit checks that the front's answers count against the

@@ -66,10 +66,11 @@ func serveGateway(ctx context.Context, cfg *config.Config, n *node, mux *http.Se
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", readyOnly(ready))
+	var content http.Handler = gw
 	if n.grants != nil {
-		gw = access.WithTokens(gw) // grants with a token need the request's
+		content = access.WithTokens(gw) // grants with a token need the request's
 	}
-	mux.Handle("/", gw)
+	mux.Handle("/", content)
 	withEgress, err := startEgress(ctx, cfg, n)
 	if err != nil {
 		return err
