@@ -27,12 +27,14 @@ import (
 // one kind of request itself: one the response cache holds an answer for
 // (Gateway.Lookup, with the cache's own key rules). Such a request still
 // runs the whole handler chain net/http runs (request limit, metrics,
-// egress, CORS, denylist, and any layer added later), over a
-// ResponseWriter that fills fasthttp's response; only the connection
-// handling, parsing and writing are fasthttp's. Every other request
-// (misses, ranges, bodies, CONNECT, health checks, anything odd) is
-// handed to net/http unchanged: fasthttp gives up the connection, which
-// replays the request's bytes and then reads on, and stays with net/http.
+// rate limit, egress, CORS, tokens, denylist, and any layer added
+// later), over a ResponseWriter that fills fasthttp's response; only the
+// connection handling, parsing and writing are fasthttp's. Every other
+// request is net/http's, from its bytes unchanged: a bodiless GET or
+// HEAD on HTTP/1.1 is lent to net/http and the connection comes back
+// after the answer (front_lend.go); at anything else (bodies, CONNECT,
+// a Connection header, heads fasthttp cannot read) fasthttp gives the
+// connection up for good, replaying the request's bytes to net/http.
 type front struct {
 	gw      *gateway.Gateway
 	chain   http.Handler // the listener's handler under the request limit
@@ -43,7 +45,7 @@ type front struct {
 	perByte time.Duration
 	log     *slog.Logger
 
-	answered, handedOff prometheus.Counter
+	answered, handedOff, lent prometheus.Counter
 }
 
 // prefetchedBody is how much of a request body of known length fasthttp
@@ -62,7 +64,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 	chain := lim.limit(h)
 	outcomes := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cargate_http_front_total",
-		Help: "Requests the fasthttp front answered itself from kept answers (outcome=answered), and connections it handed to net/http (outcome=handed_off; later requests on them are net/http's).",
+		Help: "Requests the fasthttp front answered itself from kept answers (outcome=answered), requests it lent to net/http, taking the connection back after the answer (outcome=lent), and connections it handed to net/http for good (outcome=handed_off; later requests on them are net/http's).",
 	}, []string{"outcome"}))
 	f := &front{
 		gw:      gw,
@@ -75,6 +77,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 
 		answered:  outcomes.WithLabelValues("answered"),
 		handedOff: outcomes.WithLabelValues("handed_off"),
+		lent:      outcomes.WithLabelValues("lent"),
 	}
 	f.slow.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	readTimeout := lim.cfg.ReadTimeout
@@ -140,7 +143,9 @@ func (f *front) serve(ctx *fasthttp.RequestCtx) {
 	}
 	a, ok := f.gw.Lookup(r)
 	if !ok || !sameAsNet(a, r.Method == http.MethodHead) {
-		f.handOff(ctx)
+		if !f.lend(ctx, r) {
+			f.handOff(ctx)
+		}
 		return
 	}
 	w := &fastWriter{ctx: ctx, header: make(http.Header, len(a.Header())+4), head: r.Method == http.MethodHead}
@@ -498,10 +503,18 @@ type frontConn struct {
 	recording bool
 	record    []byte
 	stolen    bool
+	pending   []byte // read before the socket: what came after a lent request
 }
 
 func (c *frontConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	var n int
+	var err error
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	if c.recording && n > 0 {
 		if len(c.record)+n > 4*frontReadBuffer {
 			c.stopRecording() // more than fasthttp reads for one head

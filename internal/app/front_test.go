@@ -96,6 +96,7 @@ func (s resolverErrors) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 // the fixture, with the fasthttp front, an egress spool and a test route
 // or two beside the gateway.
 type frontUnderTest struct {
+	gw       *gateway.Gateway
 	url      string
 	addr     string
 	reg      *prometheus.Registry
@@ -152,7 +153,46 @@ func startFront(t *testing.T, fx frontFixture, o frontOptions) *frontUnderTest {
 	}
 	f := serveFront(lim.listener(ln), chain, gw, lim, reg, log)
 	t.Cleanup(func() { f.Close(); p.Close() })
-	return &frontUnderTest{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), reg: reg, spool: spool, producer: p, front: f}
+	return &frontUnderTest{gw: gw, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), reg: reg, spool: spool, producer: p, front: f}
+}
+
+// keep fetches target through net/http (a fresh connection) and waits
+// until the response cache holds the answer: the cache stores in the
+// background.
+func (f *frontUnderTest) keep(t *testing.T, method, target string, hdr ...string) answer {
+	t.Helper()
+	a := fetch(t, f.url, method, target, hdr...)
+	f.waitKept(t, method, target, hdr...)
+	return a
+}
+
+func (f *frontUnderTest) waitKept(t *testing.T, method, target string, hdr ...string) {
+	t.Helper()
+	r := httptest.NewRequest(method, target, nil)
+	r.Host = f.addr
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			r.Host = hdr[i+1]
+		} else {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) { // a hang guard only
+		if _, ok := f.gw.Lookup(r); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s was not kept", method, target)
+		}
+	}
+}
+
+func (f *frontUnderTest) lent() float64 {
+	var m dto.Metric
+	if err := f.front.lent.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 func (f *frontUnderTest) counts() (answered, handedOff float64) {
@@ -308,6 +348,9 @@ func TestFrontMatchesBoxo(t *testing.T) {
 		want := fetch(t, stock.URL, c.method, c.target, c.hdr...)
 		a0, h0 := fut.counts()
 		first := fetch(t, fut.url, c.method, c.target, c.hdr...) // kept now
+		if c.fast {
+			fut.waitKept(t, c.method, c.target, c.hdr...)
+		}
 		a1, h1 := fut.counts()
 		second := fetch(t, fut.url, c.method, c.target, c.hdr...)
 		a2, h2 := fut.counts()
@@ -337,7 +380,7 @@ func TestFrontMatchesBoxo(t *testing.T) {
 		if !c.fast {
 			continue // net/http both times
 		}
-		first := fetch(t, fresh.url, c.method, c.target, c.hdr...)
+		first := fresh.keep(t, c.method, c.target, c.hdr...)
 		second := fetch(t, fresh.url, c.method, c.target, c.hdr...)
 		sameAnswer(t, c.name+" (front vs net/http)", second, first)
 	}
@@ -383,46 +426,81 @@ func (x *rawExchange) read(method string) (*http.Response, []byte) {
 }
 
 // TestFrontKeepAliveHandOff sends, on one kept-alive connection, a hit,
-// a miss, a range, a POST and a hit again: the front answers the first,
-// hands the connection to net/http at the miss, and every answer is
-// right, the later hit included (net/http answers it from the cache).
+// a miss, a range, a hit, a POST and a hit again: the front answers the
+// hits, lends the miss and the range to net/http and takes the
+// connection back each time, hands the connection to net/http for good
+// at the POST, and every answer is right, the last hit included (net/http
+// answers it from the cache).
 func TestFrontKeepAliveHandOff(t *testing.T) {
 	fx := newFrontFixture(t)
 	fut := startFront(t, fx, frontOptions{})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // kept
+	fut.keep(t, "GET", file) // kept
 	a0, h0 := fut.counts()
+	l0 := fut.lent()
 
 	x := dialRaw(t, fut.addr)
 	get := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n" // as fetch sent it
-	x.send(get)
-	resp, body := x.read("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, fx.data) {
-		t.Fatalf("hit: %d, %d bytes", resp.StatusCode, len(body))
+	hit := func(what string) {
+		t.Helper()
+		x.send(get)
+		if resp, body := x.read("GET"); resp.StatusCode != 200 || !bytes.Equal(body, fx.data) {
+			t.Fatalf("%s: %d, %d bytes", what, resp.StatusCode, len(body))
+		}
 	}
+	hit("first hit")
 	x.send("GET /ipfs/" + fx.raw.String() + "?format=raw HTTP/1.1\r\nHost: gw.example\r\n\r\n") // a miss
-	resp, body = x.read("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, fx.data) {
+	if resp, body := x.read("GET"); resp.StatusCode != 200 || !bytes.Equal(body, fx.data) {
 		t.Fatalf("miss: %d, %d bytes", resp.StatusCode, len(body))
 	}
 	x.send("GET " + file + " HTTP/1.1\r\nHost: gw.example\r\nRange: bytes=10-19\r\n\r\n")
-	resp, body = x.read("GET")
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, fx.data[10:20]) {
+	if resp, body := x.read("GET"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, fx.data[10:20]) {
 		t.Fatalf("range: %d %q", resp.StatusCode, body)
 	}
+	hit("hit after two lent requests")
+	if a, h := fut.counts(); a != a0+2 || h != h0 || fut.lent() != l0+2 {
+		t.Errorf("answered +%v (want 2), lent +%v (want 2), handed off +%v (want 0)", a-a0, fut.lent()-l0, h-h0)
+	}
 	x.send("POST /echo HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 5\r\n\r\nhello")
-	resp, body = x.read("POST")
+	resp, body := x.read("POST")
 	if want := fmt.Sprintf("5 %x", sha256.Sum256([]byte("hello"))); string(body) != want {
 		t.Fatalf("post: %d %q, want %q", resp.StatusCode, body, want)
 	}
-	x.send(get)
-	resp, body = x.read("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, fx.data) {
-		t.Fatalf("hit after the hand-off: %d, %d bytes", resp.StatusCode, len(body))
+	hit("hit after the hand-off")
+	if a, h := fut.counts(); a != a0+2 || h != h0+1 {
+		t.Errorf("answered +%v (want 2), handed off +%v (want 1)", a-a0, h-h0)
 	}
-	a1, h1 := fut.counts()
-	if a1 != a0+1 || h1 != h0+1 {
-		t.Errorf("answered %v→%v (want +1), handed off %v→%v (want +1)", a0, a1, h0, h1)
+}
+
+// TestFrontLendPipelined checks requests sent together on one
+// connection, misses lent to net/http between hits of the front: every
+// answer comes, in order, once.
+func TestFrontLendPipelined(t *testing.T) {
+	fx := newFrontFixture(t)
+	fut := startFront(t, fx, frontOptions{})
+	file := "/ipfs/" + fx.root.String() + "/file.txt"
+	fut.keep(t, "GET", file) // kept
+	mh, _ := multihash.Sum([]byte("pipelined"), multihash.SHA2_256, -1)
+	hit := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n"
+	miss := "GET /ipfs/" + cid.NewCidV1(cid.Raw, mh).String() + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n"
+	head := "HEAD /ipfs/" + fx.raw.String() + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n"
+	last := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\nConnection: close\r\n\r\n"
+	x := dialRaw(t, fut.addr)
+	x.send(hit + miss + hit + head + miss + hit + last)
+	for i, want := range []struct {
+		method string
+		status int
+	}{{"GET", 200}, {"GET", 404}, {"GET", 200}, {"HEAD", 200}, {"GET", 404}, {"GET", 200}, {"GET", 200}} {
+		resp, body := x.read(want.method)
+		if resp.StatusCode != want.status || (want.method == "GET" && want.status == 200 && !bytes.Equal(body, fx.data)) {
+			t.Fatalf("answer %d: %d (want %d), %d bytes", i, resp.StatusCode, want.status, len(body))
+		}
+	}
+	if rest, _ := io.ReadAll(x.br); len(rest) > 0 {
+		t.Errorf("answered more than asked: %.80q", rest)
+	}
+	if fut.lent() < 2 {
+		t.Errorf("lent %v requests, want at least the two misses", fut.lent())
 	}
 }
 
@@ -491,9 +569,9 @@ func TestFrontEgress(t *testing.T) {
 	fx := newFrontFixture(t)
 	fut := startFront(t, fx, frontOptions{})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file)  // net/http, kept
-	fetch(t, fut.url, "HEAD", file) // net/http, kept
-	for i := 0; i < 3; i++ {        // the front
+	fut.keep(t, "GET", file)  // net/http, kept
+	fut.keep(t, "HEAD", file) // net/http, kept
+	for i := 0; i < 3; i++ {  // the front
 		fetch(t, fut.url, "GET", file)
 	}
 	fetch(t, fut.url, "HEAD", file)
@@ -528,7 +606,7 @@ func TestFrontDenylist(t *testing.T) {
 	deny := &switchDeny{}
 	fut := startFront(t, fx, frontOptions{deny: deny})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	if a := fetch(t, fut.url, "GET", file); a.status != 200 {
+	if a := fut.keep(t, "GET", file); a.status != 200 {
 		t.Fatalf("before: %d", a.status)
 	}
 	deny.on.Store(true)
@@ -559,7 +637,7 @@ func TestFrontRequestLimit(t *testing.T) {
 		},
 	})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // kept
+	fut.keep(t, "GET", file) // kept
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -591,7 +669,7 @@ func TestFrontAllowed(t *testing.T) {
 	fx.bs = reads
 	fut := startFront(t, fx, frontOptions{allowed: func(context.Context, string) bool { return allow.Load() }})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // kept
+	fut.keep(t, "GET", file) // kept
 	before := reads.n.Load()
 	fetch(t, fut.url, "GET", file)
 	if reads.n.Load() != before {
@@ -629,7 +707,7 @@ func TestFrontRateLimit(t *testing.T) {
 		return ratelimit.Middleware(h, l, ratelimit.ClientKey(nil))
 	}})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // net/http, kept
+	fut.keep(t, "GET", file) // net/http, kept
 	a0, _ := fut.counts()
 	if a := fetch(t, fut.url, "GET", file); a.status != 200 {
 		t.Fatalf("second request: %d", a.status)
@@ -650,7 +728,7 @@ func TestFrontMalformed(t *testing.T) {
 	fx := newFrontFixture(t)
 	fut := startFront(t, fx, frontOptions{server: config.ServerConfig{MaxHeaderBytes: 8 << 10}})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // kept
+	fut.keep(t, "GET", file) // kept
 	for _, c := range []struct{ name, req string }{
 		{"garbage request line", "GARBAGE\r\n\r\n"},
 		{"no protocol", "GET\r\n\r\n"},
@@ -722,7 +800,7 @@ func TestFrontLongHead(t *testing.T) {
 	fx := newFrontFixture(t)
 	fut := startFront(t, fx, frontOptions{})
 	file := "/ipfs/" + fx.root.String() + "/file.txt"
-	fetch(t, fut.url, "GET", file) // kept
+	fut.keep(t, "GET", file) // kept
 	hit := "GET " + file + " HTTP/1.1\r\nHost: " + fut.addr + "\r\n\r\n"
 	// The long request names an unknown CID: its 404 tells it apart.
 	mh, _ := multihash.Sum([]byte("long"), multihash.SHA2_256, -1)
