@@ -46,6 +46,9 @@ type front struct {
 	log     *slog.Logger
 
 	answered, handedOff, lent prometheus.Counter
+
+	resumedMu sync.Mutex
+	resumed   map[*frontConn]struct{} // given back by net/http, being served
 }
 
 // prefetchedBody is how much of a request body of known length fasthttp
@@ -71,6 +74,7 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 		chain:   chain,
 		slow:    lim.httpServer(chain),
 		handoff: newHandoffListener(ln.Addr()),
+		resumed: map[*frontConn]struct{}{},
 		base:    lim.cfg.WriteTimeout,
 		perByte: time.Second / time.Duration(lim.cfg.MinWriteRate),
 		log:     log,
@@ -122,7 +126,23 @@ func serveFront(ln net.Listener, h http.Handler, gw *gateway.Gateway, lim *limit
 // Shutdown stops accepting, lets fasthttp finish its requests (a hand-off
 // in flight still reaches net/http), then drains net/http.
 func (f *front) Shutdown(ctx context.Context) error {
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			f.closeResumedIdle()
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	err := f.fast.ShutdownWithContext(ctx)
+	close(stop)
 	return errors.Join(err, f.slow.Shutdown(ctx))
 }
 
@@ -504,6 +524,8 @@ type frontConn struct {
 	record    []byte
 	stolen    bool
 	pending   []byte // read before the socket: what came after a lent request
+
+	resumedIdle atomic.Bool // given back by net/http, no request since
 }
 
 func (c *frontConn) Read(p []byte) (int, error) {
@@ -514,6 +536,9 @@ func (c *frontConn) Read(p []byte) (int, error) {
 		c.pending = c.pending[n:]
 	} else {
 		n, err = c.Conn.Read(p)
+	}
+	if n > 0 {
+		c.resumedIdle.Store(false)
 	}
 	if c.recording && n > 0 {
 		if len(c.record)+n > 4*frontReadBuffer {

@@ -44,11 +44,33 @@ func (f *front) lend(ctx *fasthttp.RequestCtx, r *http.Request) bool {
 	return true
 }
 
-// resume serves c with fasthttp again, first reading pending.
+// resume serves c with fasthttp again, first reading pending. Until its
+// next request arrives, c is idle: fasthttp takes a connection for idle
+// only 5 s after it opened, so Shutdown closes these itself.
 func (f *front) resume(c *frontConn, pending []byte) {
 	c.pending, c.recording, c.record = pending, true, nil
 	_ = c.Conn.SetDeadline(time.Time{})
-	go func() { _ = f.fast.ServeConn(c) }()
+	c.resumedIdle.Store(len(pending) == 0)
+	f.resumedMu.Lock()
+	f.resumed[c] = struct{}{}
+	f.resumedMu.Unlock()
+	go func() {
+		_ = f.fast.ServeConn(c)
+		f.resumedMu.Lock()
+		delete(f.resumed, c)
+		f.resumedMu.Unlock()
+	}()
+}
+
+// closeResumedIdle closes the resumed connections waiting for a request.
+func (f *front) closeResumedIdle() {
+	f.resumedMu.Lock()
+	defer f.resumedMu.Unlock()
+	for c := range f.resumed {
+		if c.resumedIdle.Load() {
+			c.Conn.Close()
+		}
+	}
 }
 
 // lentConn is the connection as net/http sees it for one lent request.
