@@ -29,7 +29,7 @@ const (
 	DefaultMetricsListen    = "127.0.0.1:8081"
 	DefaultShardSize        = importer.DefaultShardSize
 	DefaultSubdomainHosts   = "localhost"
-	DefaultHTTPFront        = "fasthttp"
+	DefaultHTTPFront        = "net"
 	DefaultRetrievalTimeout = gateway.DefaultRetrievalTimeout
 	DefaultShutdownGrace    = 20 * time.Second
 	DefaultLogFormat        = "auto"
