@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/cargate/cargate/internal/durable"
 )
 
 // Entry returns the bad-bits line refusing content path p ("<cid>",
@@ -37,18 +38,7 @@ func Append(path string, paths ...string) ([]string, error) {
 		}
 		lines = append(lines, line)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := durable.Append(path, []byte(strings.Join(lines, "\n")+"\n")); err != nil {
 		return nil, fmt.Errorf("denylist %s: %w", path, err)
 	}
 	return lines, nil

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/cargate/cargate/internal/durable"
 )
 
 // FileName is the grants file in the data dir.
@@ -110,18 +112,7 @@ func (g *Grants) Add(grants ...Grant) error {
 		buf.Write(line)
 		buf.WriteByte('\n')
 	}
-	f, err := os.OpenFile(g.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("serve grants: %w", err)
-	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := durable.Append(g.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("serve grants: %w", err)
 	}
 	for _, gr := range grants {

@@ -5,14 +5,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/cargate/cargate/internal/durable"
 )
 
 // FileName is the list's file in the data dir.
@@ -120,42 +120,15 @@ func parse(b []byte) (map[string]struct{}, error) {
 	return set, sc.Err()
 }
 
-// Add appends the delegations cs to the list at path and syncs it (and,
-// when it creates the file, its directory) before returning.
+// Add appends the delegations cs to the list at path, durably (synced,
+// with its directory when the file is new), before returning.
 func Add(path string, cs ...cid.Cid) error {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("revocation list: %w", err)
-	}
 	var buf bytes.Buffer
 	for _, c := range cs {
 		fmt.Fprintln(&buf, c.String())
 	}
-	_, err = io.Copy(f, &buf)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && errors.Is(statErr, os.ErrNotExist) {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
+	if err := durable.Append(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("revocation list: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
 	}
 	return nil
 }
