@@ -13,14 +13,15 @@ import (
 
 	"github.com/cargate/cargate/internal/billing"
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/resolver"
 )
 
-// spaceBlockstore notes a space for every block read, as the resolver
+// spaceBlockstore records a space for every block read, as the resolver
 // does for blocks whose location claim names one.
 type spaceBlockstore struct{ blockstore.Blockstore }
 
 func (s spaceBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	egress.NoteSpace(ctx, "did:key:z6MkSpace")
+	resolver.RecordSpace(ctx, "did:key:z6MkSpace")
 	return s.Blockstore.Get(ctx, c)
 }
 

@@ -5,12 +5,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/cache"
-	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/resolver"
 )
 
 // Response cache defaults.
@@ -43,7 +44,7 @@ type cachedResponse struct {
 	status int
 	header http.Header
 	body   []byte
-	space  string // the egress space noted when the response was made
+	space  string // the space the resolver recorded when the response was made
 }
 
 func newResponseCache(maxBytes int64, maxBody int, reg prometheus.Registerer) (*responseCache, error) {
@@ -91,7 +92,7 @@ var uncacheableIf = []string{
 func (c *responseCache) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e, given := r.Context().Value(answerKey{}).(*cachedResponse); given && c.mayServe(r, e) {
-			egress.NoteWriterSpace(w, e.space)
+			recordSpace(w, e.space)
 			e.write(w, r)
 			return
 		}
@@ -101,13 +102,13 @@ func (c *responseCache) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if e, hit := c.entries.Get(key); hit && c.mayServe(r, e) {
-			egress.NoteWriterSpace(w, e.space)
+			recordSpace(w, e.space)
 			e.write(w, r)
 			return
 		}
 		rec := &recorder{ResponseWriter: w, limit: c.maxBody}
 		next.ServeHTTP(rec, r)
-		c.keep(key, rec, egress.WriterSpace(w))
+		c.keep(key, rec)
 	})
 }
 
@@ -131,7 +132,7 @@ func (e *cachedResponse) write(w http.ResponseWriter, r *http.Request) {
 // keep stores a recorded response if it is complete and cacheable. Only
 // a response the stream guard saw through to a successful end is kept:
 // a body can be short or carry error text with every header in order.
-func (c *responseCache) keep(key string, rec *recorder, space string) {
+func (c *responseCache) keep(key string, rec *recorder) {
 	if rec.overflow || rec.failed || !rec.complete {
 		return
 	}
@@ -145,12 +146,12 @@ func (c *responseCache) keep(key string, rec *recorder, space string) {
 	}
 	hdr := rec.Header().Clone()
 	hdr.Del("Date")
-	e := &cachedResponse{status: rec.status, header: hdr, body: rec.body, space: space}
+	e := &cachedResponse{status: rec.status, header: hdr, body: rec.body, space: rec.recorded()}
 	c.entries.Set(key, e, int64(len(key)+len(rec.body)+512), ttl)
 }
 
 // recorder passes a response through while keeping a copy of it, up to
-// limit body bytes.
+// limit body bytes, and the space it is billed to.
 type recorder struct {
 	http.ResponseWriter
 	status   int
@@ -159,6 +160,34 @@ type recorder struct {
 	overflow bool
 	failed   bool
 	complete bool // set by withStreamAbort when the whole run succeeded
+
+	mu    sync.Mutex // guards space: boxo reads blocks on goroutines of its own
+	space string
+}
+
+// RecordSpace keeps the first space recorded for the response, to bill a
+// repeat answered from the cache the same, and passes it on.
+func (r *recorder) RecordSpace(space string) {
+	r.mu.Lock()
+	if r.space == "" {
+		r.space = space
+	}
+	r.mu.Unlock()
+	recordSpace(r.ResponseWriter, space)
+}
+
+func (r *recorder) recorded() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.space
+}
+
+// recordSpace bills the response w writes to space, when w records spaces
+// (egress accounting hands a resolver.SpaceRecorder down to the gateway).
+func recordSpace(w http.ResponseWriter, space string) {
+	if rec, ok := w.(resolver.SpaceRecorder); ok && space != "" {
+		rec.RecordSpace(space)
+	}
 }
 
 func (r *recorder) markComplete() { r.complete = true }
@@ -214,7 +243,7 @@ func (a Answer) Header() http.Header { return a.e.header }
 // modify it.
 func (a Answer) Body() []byte { return a.e.body }
 
-// Space is the egress space noted when the answer was first made.
+// Space is the space the answer was billed to when it was first made.
 func (a Answer) Space() string { return a.e.space }
 
 // Lookup returns the answer the response cache keeps for r, under the

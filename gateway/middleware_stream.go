@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/resolver"
 )
 
 // withStreamAbort guards responses against block reads that fail once
@@ -30,10 +30,14 @@ func withStreamAbort(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &stream{}
 		aw := &abortWriter{ResponseWriter: w, s: s, log: log, r: r}
-		// One new context for both: the stream guard's, and egress
-		// accounting's, through which the resolver notes the space of
-		// the blocks it reads (egress.Middleware leaves requests alone).
-		ctx := egress.Context(r.Context(), w)
+		// One new context for both the stream guard and billing: when
+		// the writer records spaces (egress accounting, the response
+		// cache), the resolver reports to it the space of every block it
+		// serves for this response. Layers above leave requests alone.
+		ctx := r.Context()
+		if rec, ok := w.(resolver.SpaceRecorder); ok {
+			ctx = resolver.WithSpaceRecorder(ctx, rec)
+		}
 		next.ServeHTTP(aw, r.WithContext(context.WithValue(ctx, streamKey{}, s)))
 		aw.finish()
 	})

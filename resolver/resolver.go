@@ -113,10 +113,6 @@ type Resolver struct {
 	wg        sync.WaitGroup
 
 	failed *failedSet // positions that failed lately: tried last
-
-	// OnSpace, when set, is told the space of each shard a block is
-	// served from (egress accounting).
-	OnSpace func(ctx context.Context, space string)
 }
 
 // blockLoc is a block's cached candidates, most trusted first; none
@@ -174,19 +170,11 @@ func (r *Resolver) keep(key string, b []byte) {
 func (r *Resolver) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
 	key := string(c.Hash())
 	if b, ok := r.blocks.Get(key); ok {
-		if err := r.mayServe(ctx, c.Hash()); err != nil {
-			return nil, err
-		}
-		r.noteSpace(ctx, c.Hash())
-		return b, nil
+		return b, r.fromMemory(ctx, c.Hash())
 	}
 	if b, ok := r.readAhead.take(key); ok {
 		r.keep(key, b)
-		if err := r.mayServe(ctx, c.Hash()); err != nil {
-			return nil, err
-		}
-		r.noteSpace(ctx, c.Hash())
-		return b, nil
+		return b, r.fromMemory(ctx, c.Hash())
 	}
 	loc, err := r.locate(ctx, c.Hash())
 	if err != nil {
@@ -232,9 +220,7 @@ func (r *Resolver) tryCands(ctx context.Context, key string, cands []cand, skip 
 		}
 		b, err := r.readCand(ctx, key, cd)
 		if err == nil {
-			if r.OnSpace != nil && cd.shard.Space != "" {
-				r.OnSpace(ctx, cd.shard.Space)
-			}
+			RecordSpace(ctx, cd.shard.Space)
 			return b, nil, nil
 		}
 		if ctx.Err() != nil {
@@ -262,14 +248,24 @@ func (r *Resolver) relocate(ctx context.Context, h multihash.Multihash) (*blockL
 	return r.permitted(ctx, h, mine)
 }
 
-// mayServe reports (as ErrNotFound) a block with no place in an allowed
-// space, when Allowed is set: bytes held in memory are no exception.
-func (r *Resolver) mayServe(ctx context.Context, h multihash.Multihash) error {
-	if r.cfg.Allowed == nil {
+// fromMemory does for a block held in memory what serving it from storage
+// does: with Allowed set, a block with no place in an allowed space is
+// ErrNotFound; and the space of its first place is recorded for billing.
+// Neither may depend on whether a block was cached. The location is
+// almost always cached; when the cache let it go, it is located again.
+func (r *Resolver) fromMemory(ctx context.Context, h multihash.Multihash) error {
+	if r.cfg.Allowed == nil && spaceRecorder(ctx) == nil {
 		return nil
 	}
-	_, err := r.locate(ctx, h)
-	return err
+	loc, err := r.locate(ctx, h)
+	if err != nil {
+		if r.cfg.Allowed == nil {
+			return nil // verified bytes with no place found again: served unbilled
+		}
+		return err
+	}
+	RecordSpace(ctx, loc.cands[0].shard.Space)
+	return nil
 }
 
 // permitted is loc with only the places Allowed allows (all of them when
@@ -346,25 +342,12 @@ func (r *Resolver) evict(key string, cd cand, err error) {
 	r.locs.Set(key, &blockLoc{cands: rest, direct: cur.direct}, int64(64+32*len(rest)), 0)
 }
 
-// noteSpace tells OnSpace the space of a block served from memory: billing
-// must not depend on whether a block was cached.
-// The location is almost always cached; when the cache let it go, it is
-// located again rather than the bytes going unattributed.
-func (r *Resolver) noteSpace(ctx context.Context, h multihash.Multihash) {
-	if r.OnSpace == nil {
-		return
-	}
-	if loc, err := r.locate(ctx, h); err == nil && loc.cands[0].shard.Space != "" {
-		r.OnSpace(ctx, loc.cands[0].shard.Space)
-	}
-}
-
 // Size returns the size of the block with CID c. When its candidates
 // disagree on the length, the block is read: a length in a claim is not
 // evidence.
 func (r *Resolver) Size(ctx context.Context, c cid.Cid) (int, error) {
 	if b, ok := r.blocks.Get(string(c.Hash())); ok {
-		return len(b), r.mayServe(ctx, c.Hash())
+		return len(b), r.fromMemory(ctx, c.Hash())
 	}
 	loc, err := r.locate(ctx, c.Hash())
 	if err != nil {

@@ -54,9 +54,6 @@ func startEgress(ctx context.Context, cfg *config.Config, n *node) (func(http.Ha
 		// the last events are spooled; what is not shipped stays spooled.
 		n.onStop(func() error { cancel(); <-done; return nil })
 	}
-	if n.resolver != nil {
-		n.resolver.OnSpace = egress.NoteSpace
-	}
 	tokenID := egress.WithTokenID(func(r *http.Request) string { return access.TokenID(access.RequestToken(r)) })
 	return func(h http.Handler) http.Handler { return egress.Middleware(h, p, tokenID) }, nil
 }

@@ -22,7 +22,7 @@ func (d *discardWriter) WriteHeader(int)             {}
 func BenchmarkMiddleware(b *testing.B) {
 	body := make([]byte, 4096)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		NoteSpace(Context(r.Context(), w), "did:key:z6Mkbench")
+		recordSpace(w, "did:key:z6Mkbench")
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write(body)
 	})

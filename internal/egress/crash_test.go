@@ -32,7 +32,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	body := strings.Repeat("b", crashBody)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		NoteSpace(Context(r.Context(), w), r.URL.Query().Get("space"))
+		recordSpace(w, r.URL.Query().Get("space"))
 		w.Header().Set("Content-Length", fmt.Sprint(crashBody))
 		_, _ = io.WriteString(w, body)
 	})

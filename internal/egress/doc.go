@@ -18,10 +18,12 @@
 //	s, err := egress.NewShipper(p, q, egress.ShipperConfig{})
 //	go s.Run(ctx)
 //
-// The resolver calls egress.NoteSpace(ctx, spaceDID) when the bytes it serves
-// come from a location claim naming a space; ctx must come from
-// egress.Context(ctx, w) (the gateway's stream guard makes it). A cache that
-// answers without the resolver calls egress.NoteWriterSpace(w, spaceDID).
+// The space an event bills is decided in one place, the resolver, which
+// chooses the shard each block is served from. The writer Middleware hands
+// down has a RecordSpace method (it is a resolver.SpaceRecorder); the
+// gateway passes it to the resolver with resolver.WithSpaceRecorder, and
+// its response cache records the space it kept with an answer the same way.
+// The first space recorded for a response is the one it is billed to.
 //
 // For the billing side (package billing), the shared reading API:
 //

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,4 +44,12 @@ func mustJSON(t *testing.T, ev *Event) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// recordSpace reports space as the gateway does: through the writer
+// Middleware hands down (the resolver's SpaceRecorder), when there is one.
+func recordSpace(w http.ResponseWriter, space string) {
+	if rec, ok := w.(interface{ RecordSpace(string) }); ok {
+		rec.RecordSpace(space)
+	}
 }

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -31,58 +30,13 @@ func WithClock(now func() time.Time) Option {
 	return func(o *middlewareOptions) { o.now = now }
 }
 
-type trackerKey struct{}
-
-// Context returns ctx carrying the accounting of the response w writes
-// (found by unwrapping w down to Middleware's writer), so that code that
-// only has the context, like the block resolver, can note the space with
-// NoteSpace. Middleware itself leaves the request's context alone: copying
-// every request to change its context cost more than the rest of the
-// accounting for a response served from memory. A handler that calls code
-// which notes spaces wraps its context once with Context. ctx is returned
-// as is when w is not under Middleware.
-func Context(ctx context.Context, w http.ResponseWriter) context.Context {
-	if t := trackerOf(w); t != nil {
-		return context.WithValue(ctx, trackerKey{}, t)
-	}
-	return ctx
-}
-
-// trackerOf finds Middleware's writer under w, or nil.
-func trackerOf(w http.ResponseWriter) *tracker {
-	for w != nil {
-		switch x := w.(type) {
-		case *tracker:
-			return x
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return nil
-		}
-	}
-	return nil
-}
-
-// WriterSpace returns the space noted so far for the response w writes
-// ("" when none, or when w is not under Middleware).
-func WriterSpace(w http.ResponseWriter) string { return trackerOf(w).noted() }
-
-// NoteSpace records that the bytes being served belong to space (a DID, from
-// a location claim). The first space noted for a response is kept. It does
-// nothing when ctx does not come from Context, and is safe for concurrent
-// use.
-func NoteSpace(ctx context.Context, space string) {
-	t, _ := ctx.Value(trackerKey{}).(*tracker)
-	t.note(space)
-}
-
-// NoteWriterSpace is NoteSpace for the response w writes: a cache that
-// answers a request without reading blocks notes the space it kept, so
-// billing stays right.
-func NoteWriterSpace(w http.ResponseWriter, space string) { trackerOf(w).note(space) }
-
-func (t *tracker) note(space string) {
-	if t == nil || space == "" {
+// RecordSpace records that the bytes being served belong to space (a DID,
+// from a location claim): the resolver, through the gateway, reports the
+// space of every block it serves to the response's writer, which this
+// method makes a resolver.SpaceRecorder. The first space recorded for a
+// response is the one it is billed to. It is safe for concurrent use.
+func (t *tracker) RecordSpace(space string) {
+	if space == "" {
 		return
 	}
 	t.mu.Lock()
@@ -90,15 +44,6 @@ func (t *tracker) note(space string) {
 		t.space = space
 	}
 	t.mu.Unlock()
-}
-
-func (t *tracker) noted() string {
-	if t == nil {
-		return ""
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.space
 }
 
 // Middleware records an egress Event for every request for content next

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -34,8 +33,8 @@ func TestMiddlewareRecordsEvents(t *testing.T) {
 	p, _ := openTestProducer(t, dir, nil)
 	body := strings.Repeat("x", 10000)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		NoteSpace(Context(r.Context(), w), "did:key:space1")
-		NoteSpace(Context(r.Context(), w), "did:key:space2") // the first space wins
+		recordSpace(w, "did:key:space1")
+		recordSpace(w, "did:key:space2") // the first space wins
 		switch r.URL.Query().Get("kind") {
 		case "car":
 			w.Header().Set("Content-Type", "application/vnd.ipld.car; version=1")
@@ -173,37 +172,22 @@ func TestMiddlewareClientHangsUpMidBody(t *testing.T) {
 	}
 }
 
-func TestNoteSpaceWithoutMiddlewareIsNoop(t *testing.T) {
-	NoteSpace(context.Background(), "did:key:x") // must not panic
-	NoteWriterSpace(httptest.NewRecorder(), "did:key:x")
-	if s := spaceOf(Context(context.Background(), httptest.NewRecorder())); s != "" {
-		t.Fatalf("space %q outside Middleware", s)
-	}
-}
-
-// wrappedWriter is a layer between Middleware and a handler, as the
-// gateway's response cache and stream guard are.
-type wrappedWriter struct{ http.ResponseWriter }
-
-func (w wrappedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func TestContextFindsTheResponseUnderWrappers(t *testing.T) {
+func TestFirstRecordedSpaceWins(t *testing.T) {
 	tr := &tracker{}
-	w := wrappedWriter{wrappedWriter{tr}}
-	ctx := context.WithValue(Context(context.Background(), w), struct{}{}, "a context below")
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)
-		go func() { defer wg.Done(); NoteSpace(ctx, fmt.Sprint("did:key:", i)) }()
+		go func() { defer wg.Done(); recordSpace(tr, fmt.Sprint("did:key:", i)) }()
 	}
 	wg.Wait()
-	first := spaceOf(ctx)
-	if !strings.HasPrefix(first, "did:key:") || WriterSpace(w) != first {
-		t.Fatalf("space %q through the context, %q through the writer", first, WriterSpace(w))
+	first := tr.space
+	if !strings.HasPrefix(first, "did:key:") {
+		t.Fatalf("space %q after 50 recordings", first)
 	}
-	NoteWriterSpace(w, "did:key:later") // the first space noted wins
-	if spaceOf(ctx) != first {
-		t.Fatalf("space changed to %q", spaceOf(ctx))
+	recordSpace(tr, "did:key:later")
+	recordSpace(tr, "")
+	if tr.space != first {
+		t.Fatalf("space changed from %q to %q", first, tr.space)
 	}
 }
 
@@ -255,10 +239,4 @@ func TestSplitContentPath(t *testing.T) {
 			t.Errorf("%s%s: got %q %q %v", tc.host, tc.target, cid, rest, ok)
 		}
 	}
-}
-
-// spaceOf is the space noted for the response ctx comes from.
-func spaceOf(ctx context.Context) string {
-	t, _ := ctx.Value(trackerKey{}).(*tracker)
-	return t.noted()
 }
