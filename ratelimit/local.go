@@ -151,18 +151,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // watch exports the size of l's table.
 func (m *metrics) watch(l *Local) {
-	if m.reg == nil {
-		return
-	}
-	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	// A second table on one registry (tests build several): the first
+	// one stays exported.
+	prom.Register(m.reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cargate_rate_limit_clients",
 		Help: "Clients remembered by the in-process rate limiter.",
-	}, func() float64 { return float64(l.Len()) })
-	if err := m.reg.Register(g); err != nil {
-		// A second table on one registry (tests build several): the
-		// first one stays exported.
-		if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
-			panic(err)
-		}
-	}
+	}, func() float64 { return float64(l.Len()) }))
 }
