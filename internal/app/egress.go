@@ -13,6 +13,7 @@ import (
 	"github.com/cargate/cargate/internal/billing"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/ship"
 )
 
 // startEgress opens the egress spool, ships it to SQS when configured, and
@@ -34,11 +35,11 @@ func startEgress(ctx context.Context, cfg *config.Config, n *node) (func(http.Ha
 	}
 	n.onStop(p.Close)
 	if cfg.Egress.SQSQueueURL != "" {
-		q, err := egress.NewSQSQueue(ctx, sqsConfig(cfg), n.log)
+		q, err := ship.NewSQSQueue(ctx, sqsConfig(cfg), n.log)
 		if err != nil {
 			return nil, err
 		}
-		sh, err := egress.NewShipper(p, q, egress.ShipperConfig{})
+		sh, err := ship.NewShipper(p, q, ship.ShipperConfig{Registerer: n.reg, Logger: n.log})
 		if err != nil {
 			return nil, err
 		}
@@ -58,8 +59,8 @@ func startEgress(ctx context.Context, cfg *config.Config, n *node) (func(http.Ha
 	return func(h http.Handler) http.Handler { return egress.Middleware(h, p, tokenID) }, nil
 }
 
-func sqsConfig(cfg *config.Config) egress.SQSConfig {
-	return egress.SQSConfig{
+func sqsConfig(cfg *config.Config) ship.SQSConfig {
+	return ship.SQSConfig{
 		QueueURL:           cfg.Egress.SQSQueueURL,
 		Endpoint:           cfg.Egress.SQSEndpoint,
 		Region:             cfg.Egress.SQSRegion,

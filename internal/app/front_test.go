@@ -34,6 +34,7 @@ import (
 	"github.com/cargate/cargate/gateway"
 	"github.com/cargate/cargate/internal/config"
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/spool"
 	"github.com/cargate/cargate/ratelimit"
 	"github.com/cargate/cargate/resolver"
 )
@@ -212,7 +213,7 @@ func (f *frontUnderTest) events(t *testing.T) []egress.Event {
 	if err := f.producer.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := egress.OpenSpoolReader(f.spool, slog.New(slog.DiscardHandler))
+	r, err := spool.OpenReader(f.spool, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/ship"
 )
 
 // Defaults used when a config field is left at its zero value.
@@ -40,7 +40,7 @@ type ConsumeConfig struct {
 	// embedded queue). It must not also be shipped by a Shipper.
 	SpoolDir string
 	// SQS is the queue to read; used when SQS.QueueURL is set.
-	SQS egress.SQSConfig
+	SQS ship.SQSConfig
 	// TotalsDir is the pebble directory holding totals and seen ids; used
 	// when DynamoDB.Table is empty.
 	TotalsDir string
@@ -80,7 +80,7 @@ func (c *ConsumeConfig) withDefaults() ConsumeConfig {
 			dir = out.SpoolDir
 		}
 		if dir != "" {
-			out.DeadLetterFile = dir + "/" + egress.DefaultDeadLetterName
+			out.DeadLetterFile = dir + "/" + ship.DefaultDeadLetterName
 		}
 	}
 	if out.Logger == nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/cargate/cargate/internal/egress"
 	"github.com/cargate/cargate/internal/retry"
+	"github.com/cargate/cargate/internal/ship"
+	"github.com/cargate/cargate/internal/spool"
 )
 
 // delivery is one message from a source, ready to be counted or dead-lettered.
@@ -57,7 +59,7 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) error {
 		retention: cfg.SeenRetention}
 	// Failed rounds back off as the shipper does; with Once the consumer
 	// gives up once the wait reaches its ceiling.
-	pol := retry.Policy{Base: egress.DefaultRetryMin, Max: egress.DefaultRetryMax}
+	pol := retry.Policy{Base: ship.DefaultRetryMin, Max: ship.DefaultRetryMax}
 	fails := 0
 	// An empty spool read is definitive; an empty SQS receive is not (a
 	// queue can answer empty while messages are in flight), so --once
@@ -187,13 +189,13 @@ func openTotals(ctx context.Context, dir string, dc DynamoDBConfig, log *slog.Lo
 
 func openSource(ctx context.Context, cfg ConsumeConfig) (source, error) {
 	if cfg.SQS.QueueURL == "" {
-		r, err := egress.OpenSpoolReader(cfg.SpoolDir, cfg.Logger)
+		r, err := spool.OpenReader(cfg.SpoolDir, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
 		return &spoolSource{r: r, deadFile: cfg.DeadLetterFile}, nil
 	}
-	q, err := egress.NewSQSQueue(ctx, cfg.SQS, cfg.Logger)
+	q, err := ship.NewSQSQueue(ctx, cfg.SQS, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func openSource(ctx context.Context, cfg ConsumeConfig) (source, error) {
 
 // spoolSource reads the local spool directly (the embedded queue).
 type spoolSource struct {
-	r        *egress.SpoolReader
+	r        *spool.Reader
 	deadFile string
 }
 
@@ -225,7 +227,7 @@ func (s *spoolSource) receive(context.Context) ([]delivery, error) {
 }
 
 func (s *spoolSource) deadLetter(_ context.Context, d delivery) error {
-	return egress.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
+	return ship.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
 }
 
 func (s *spoolSource) ack(context.Context) error { return s.r.Commit() }
@@ -236,11 +238,11 @@ func (s *spoolSource) close() error { return s.r.Close() }
 
 // sqsSource reads an SQS queue.
 type sqsSource struct {
-	q        *egress.SQSQueue
+	q        *ship.SQSQueue
 	dlq      bool // the queue's config names a dead-letter queue
 	wait     int32
 	deadFile string
-	pending  []egress.ReceivedMessage
+	pending  []ship.ReceivedMessage
 }
 
 func (s *sqsSource) receive(ctx context.Context) ([]delivery, error) {
@@ -263,7 +265,7 @@ func (s *sqsSource) deadLetter(ctx context.Context, d delivery) error {
 	if s.dlq {
 		return s.q.SendDeadLetter(ctx, string(d.body), d.bad.Error())
 	}
-	return egress.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
+	return ship.AppendDeadLetter(s.deadFile, d.body, d.bad.Error())
 }
 
 func (s *sqsSource) ack(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/ship"
 )
 
 func TestConsumeSpoolDedupDeadLetterAndReport(t *testing.T) {
@@ -60,7 +61,7 @@ total                  2000   101
 	if err != nil || len(ts) != 2 || ts[0].Bytes != 340 || ts[1].Bytes != 1000 {
 		t.Fatalf("space filter: %+v %v", ts, err)
 	}
-	dead, _ := os.ReadFile(filepath.Join(totalsDir, egress.DefaultDeadLetterName))
+	dead, _ := os.ReadFile(filepath.Join(totalsDir, ship.DefaultDeadLetterName))
 	if n := strings.Count(string(dead), "\n"); n != 1 || !strings.Contains(string(dead), "ev-000300") {
 		t.Fatalf("dead letters: %d lines: %s", n, dead)
 	}

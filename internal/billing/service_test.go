@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/ship"
 )
 
 // serviceEndpoint returns the endpoint in env, skipping the test when it is
@@ -32,7 +33,7 @@ func serviceEndpoint(t *testing.T, env string) string {
 
 func testSQSClient(t *testing.T, endpoint string) *sqs.Client {
 	t.Helper()
-	cfg, err := egress.LoadAWSConfig(context.Background(), "", "us-east-1")
+	cfg, err := ship.LoadAWSConfig(context.Background(), "", "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +74,9 @@ func produce(t *testing.T, p *egress.Producer, from, n, spaces int) map[string]i
 }
 
 // shipUntilDrained runs a shipper over p to q until p's spool is empty.
-func shipUntilDrained(t *testing.T, p *egress.Producer, reg *prometheus.Registry, q egress.Queue) {
+func shipUntilDrained(t *testing.T, p *egress.Producer, reg *prometheus.Registry, q ship.Queue) {
 	t.Helper()
-	s, err := egress.NewShipper(p, q, egress.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	s, err := ship.NewShipper(p, q, ship.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, Registerer: reg, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func checkTotals(t *testing.T, rc ReportConfig, want map[string]int64) {
 
 func consumeSQS(t *testing.T, endpoint, url, dlq, totalsDir string) {
 	t.Helper()
-	cfg := ConsumeConfig{SQS: egress.SQSConfig{QueueURL: url, Endpoint: endpoint, DeadLetterQueueURL: dlq},
+	cfg := ConsumeConfig{SQS: ship.SQSConfig{QueueURL: url, Endpoint: endpoint, DeadLetterQueueURL: dlq},
 		TotalsDir: totalsDir, Once: true, Logger: quietLog()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -137,13 +138,13 @@ func TestSQSShipConsumeAndDuplicates(t *testing.T) {
 			p, reg := openTestProducer(t, t.TempDir())
 			defer p.Close()
 			want := produce(t, p, 0, 95, 4)
-			q, err := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
+			q, err := ship.NewSQSQueue(context.Background(), ship.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
 			shipUntilDrained(t, p, reg, q)
 			// Deliver some events a second time, as a retrying shipper would.
-			dup := []egress.Message{{ID: "ev-000003", Body: mustJSON(t, testEvent(3, "did:key:s3", 4))}}
+			dup := []ship.Message{{ID: "ev-000003", Body: mustJSON(t, testEvent(3, "did:key:s3", 4))}}
 			if errs, err := q.Send(context.Background(), dup); err != nil || errs[0] != nil {
 				t.Fatal(err, errs)
 			}
@@ -168,8 +169,8 @@ func TestSQSUnreachableThenBack(t *testing.T) {
 	p, reg := openTestProducer(t, t.TempDir())
 	defer p.Close()
 	want := produce(t, p, 0, 40, 3)
-	down, _ := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: closed}, quietLog())
-	s, _ := egress.NewShipper(p, down, egress.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, SendTimeout: time.Second})
+	down, _ := ship.NewSQSQueue(context.Background(), ship.SQSConfig{QueueURL: url, Endpoint: closed}, quietLog())
+	s, _ := ship.NewShipper(p, down, ship.ShipperConfig{IdleWait: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, SendTimeout: time.Second, Registerer: reg, Logger: quietLog()})
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	go func() { _ = s.Run(ctx) }()
 	// Events keep arriving while the queue is down; they must spool.
@@ -191,7 +192,7 @@ func TestSQSUnreachableThenBack(t *testing.T) {
 	if n := pending(t, reg); n != 70 {
 		t.Fatalf("spool holds %d events, want 70", n)
 	}
-	up, _ := egress.NewSQSQueue(context.Background(), egress.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
+	up, _ := ship.NewSQSQueue(context.Background(), ship.SQSConfig{QueueURL: url, Endpoint: endpoint}, quietLog())
 	shipUntilDrained(t, p, reg, up)
 	totalsDir := t.TempDir()
 	consumeSQS(t, endpoint, url, "", totalsDir)

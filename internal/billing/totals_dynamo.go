@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/ship"
 )
 
 // dynamoTotals keeps totals in a DynamoDB table with string keys pk and sk:
@@ -31,7 +32,7 @@ type dynamoTotals struct {
 }
 
 func openDynamoTotals(ctx context.Context, dc DynamoDBConfig) (*dynamoTotals, error) {
-	awsCfg, err := egress.LoadAWSConfig(ctx, dc.Region, defaultDynamoAWSRegion)
+	awsCfg, err := ship.LoadAWSConfig(ctx, dc.Region, defaultDynamoAWSRegion)
 	if err != nil {
 		return nil, err
 	}

@@ -7,14 +7,14 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cargate/cargate/internal/egress"
+	"github.com/cargate/cargate/internal/spool"
 )
 
 // DefaultEgressSpoolMaxBytes bounds the local spool of unshipped events.
-const DefaultEgressSpoolMaxBytes = egress.DefaultSpoolMaxBytes
+const DefaultEgressSpoolMaxBytes = spool.DefaultMaxBytes
 
 // DefaultEgressSyncInterval is the longest a spooled event waits for fsync.
-const DefaultEgressSyncInterval = egress.DefaultSyncInterval
+const DefaultEgressSyncInterval = spool.DefaultSyncInterval
 
 // EgressConfig configures egress accounting: the spool every gateway
 // writes, the queue it ships to, and the consumer's totals.

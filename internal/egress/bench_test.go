@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/cargate/cargate/internal/spool"
 )
 
 // The benchmark uses the production fsync policy.
-var syncForBench, syncEveryForBench = DefaultSyncInterval, DefaultSyncEvery
+var syncForBench, syncEveryForBench = spool.DefaultSyncInterval, spool.DefaultSyncEvery
 
 // discardWriter is a ResponseWriter that drops everything, so the benchmark
 // measures the handler and the middleware, not a recorder.
@@ -39,7 +41,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { run(b, h) })
 	b.Run("egress", func(b *testing.B) {
 		p, _ := openTestProducer(b, b.TempDir(), func(c *ProducerConfig) {
-			c.SegmentBytes = DefaultSegmentBytes
+			c.SegmentBytes = spool.DefaultSegmentBytes
 			c.MaxBytes = 1 << 30
 			c.SyncInterval = syncForBench
 			c.SyncEvery = syncEveryForBench

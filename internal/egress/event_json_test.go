@@ -81,10 +81,9 @@ func TestProducerAssignsUniqueIDs(t *testing.T) {
 			}
 		}
 		p.Close()
-		for _, rec := range readAll(t, dir) {
-			ev, _, err := DecodeRecord(rec.payload)
-			if err != nil || len(ev.ID) != 26 || seen[ev.ID] {
-				t.Fatalf("record %+v: %v (id seen before: %v)", ev, err, seen[ev.ID])
+		for _, ev := range spooled(t, dir) {
+			if len(ev.ID) != 26 || seen[ev.ID] {
+				t.Fatalf("record %+v (id seen before: %v)", ev, seen[ev.ID])
 			}
 			seen[ev.ID] = true
 		}
@@ -108,8 +107,8 @@ func TestProducerAssignsUniqueIDs(t *testing.T) {
 func TestDecodeRecordMalformed(t *testing.T) {
 	dir := t.TempDir()
 	p, _ := openTestProducer(t, dir, nil)
-	_ = p.w.append([]byte(`{"v":1,"id":"","bytes":-1}`)) // a record, not a valid event
-	_ = p.w.append([]byte(`not json`))
+	_ = p.w.Append([]byte(`{"v":1,"id":"","bytes":-1}`)) // a record, not a valid event
+	_ = p.w.Append([]byte(`not json`))
 	_ = p.Record(testEvent(1, "did:key:a", 5))
 	p.Close()
 	recs := readAll(t, dir)
@@ -117,12 +116,12 @@ func TestDecodeRecordMalformed(t *testing.T) {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
 	for i, want := range []string{`"bytes":-1`, `not json`} {
-		_, body, err := DecodeRecord(recs[i].payload)
+		_, body, err := DecodeRecord(recs[i])
 		if !errors.Is(err, ErrMalformed) || !bytes.Contains(body, []byte(want)) {
 			t.Errorf("record %d: err %v, dead-letter body %q (want it to contain %q)", i, err, body, want)
 		}
 	}
-	if ev, body, err := DecodeRecord(recs[2].payload); err != nil || body != nil || ev.Bytes != 5 {
+	if ev, body, err := DecodeRecord(recs[2]); err != nil || body != nil || ev.Bytes != 5 {
 		t.Errorf("valid record: %+v %q %v", ev, body, err)
 	}
 	if _, err := DecodeMessage([]byte(`{"v":1,"id":"x"}`)); !errors.Is(err, ErrMalformed) {

@@ -14,20 +14,6 @@ import (
 	"time"
 )
 
-// spooled returns the events in dir's spool.
-func spooled(t *testing.T, dir string) []Event {
-	t.Helper()
-	var out []Event
-	for _, rec := range readAll(t, dir) {
-		ev, _, err := DecodeRecord(rec.payload)
-		if err != nil {
-			t.Fatalf("bad spooled event: %v", err)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
 func TestMiddlewareRecordsEvents(t *testing.T) {
 	dir := t.TempDir()
 	p, _ := openTestProducer(t, dir, nil)

@@ -7,13 +7,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cargate/cargate/internal/spool"
 )
+
+// ErrSpoolFull is returned by Producer.Record when the spool is at MaxBytes.
+var ErrSpoolFull = spool.ErrFull
 
 // Producer writes events to the durable local spool. Record is safe for
 // concurrent use and never waits on a queue or on fsync.
 type Producer struct {
 	cfg ProducerConfig
-	w   *spoolWriter
+	w   *spool.Writer
 	m   *producerMetrics
 	log *slog.Logger
 	// Events in the spool not yet acknowledged, as this process sees them:
@@ -30,51 +35,27 @@ type Producer struct {
 	failures atomic.Int64
 	shed     atomic.Int64
 	shedLog  rateLimiter
-
-	stop     chan struct{}
-	stopped  sync.WaitGroup
-	closeErr error
-	once     sync.Once
 	fullLog  rateLimiter
 }
 
-// OpenProducer opens (creating if needed) the spool in cfg.Dir and starts the
-// background fsync loop. Only one Producer may open a directory at a time.
+// OpenProducer opens (creating if needed) the spool in cfg.Dir, whose
+// writer syncs it in the background. Only one Producer may open a
+// directory at a time.
 func OpenProducer(cfg ProducerConfig) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	w, err := openSpoolWriter(cfg)
+	backlog := spool.Count(cfg.Dir)
+	w, err := spool.OpenWriter(cfg.spool())
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{cfg: cfg, w: w, log: cfg.Logger, backlog: countBacklog(cfg.Dir),
-		stop: make(chan struct{}), fullLog: rateLimiter{every: 10 * time.Second}, shedLog: rateLimiter{every: 10 * time.Second}}
+	p := &Producer{cfg: cfg, w: w, log: cfg.Logger, backlog: backlog,
+		fullLog: rateLimiter{every: rateLogEvery}, shedLog: rateLimiter{every: rateLogEvery}}
 	p.m = newProducerMetrics(cfg.Registerer, p)
 	_, _ = rand.Read(p.instance[:]) // crypto/rand.Read never fails on supported platforms
-	w.onRefresh = func(total int64) { p.m.spoolBytes.Set(float64(total)) }
-	w.refreshTotal()
-	p.stopped.Add(1)
-	go p.syncLoop()
 	return p, nil
-}
-
-// countBacklog counts records after the reader cursor, for the depth gauge.
-func countBacklog(dir string) int64 {
-	cur, err := loadCursor(dir)
-	if err != nil {
-		return 0
-	}
-	r := &spoolReader{dir: dir, log: slog.New(slog.DiscardHandler), pos: cur}
-	var n int64
-	for {
-		recs, err := r.next(4096)
-		n += int64(len(recs))
-		if err != nil || len(recs) == 0 {
-			return n
-		}
-	}
 }
 
 // payloadBufs recycles encoding buffers: Record is on every request's path.
@@ -91,7 +72,7 @@ func (p *Producer) Record(ev *Event) error {
 	} else {
 		payload = ev.appendBinary((*buf)[:0])
 	}
-	err := p.w.append(payload) // copies payload into the spool
+	err := p.w.Append(payload) // copies payload into the spool
 	*buf = payload
 	payloadBufs.Put(buf)
 	switch {
@@ -121,55 +102,30 @@ func (p *Producer) shedEvent() {
 	}
 }
 
-// acked is called by the shipper when n events left the spool, of which
-// rejected were dead-lettered instead of acknowledged by the queue.
-func (p *Producer) acked(n, rejected int) {
-	p.m.shipped.Add(float64(n - rejected))
+// Dir is the spool directory, for the one reader that drains it.
+func (p *Producer) Dir() string { return p.cfg.Dir }
+
+// Shipped is called by the spool's reader in this process when n events
+// left the spool (committed): they no longer count in the spool_events
+// gauge, and the room they took is free at once.
+func (p *Producer) Shipped(n int) {
 	p.ackedN.Add(int64(n))
+	p.w.Refresh()
 }
 
 // pending is the number of events in the spool not yet acknowledged, as
 // this process sees them.
 func (p *Producer) pending() int64 {
-	return max(p.backlog+p.w.appendedCount()-p.ackedN.Load(), 0)
+	return max(p.backlog+p.w.Appended()-p.ackedN.Load(), 0)
 }
 
 // produced counts events offered to Record.
 func (p *Producer) produced() int64 {
-	return p.w.appendedCount() + p.dropped.Load() + p.failures.Load()
+	return p.w.Appended() + p.dropped.Load() + p.failures.Load()
 }
 
-func (p *Producer) syncLoop() {
-	defer p.stopped.Done()
-	t := time.NewTicker(p.cfg.SyncInterval)
-	defer t.Stop()
-	lastRefresh := time.Now()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		case <-p.w.syncNow:
-		}
-		if err := p.w.sync(); err != nil {
-			p.log.Error("egress: spool fsync failed", "dir", p.cfg.Dir, "err", err)
-		}
-		if time.Since(lastRefresh) >= time.Second {
-			p.w.refreshTotal()
-			lastRefresh = time.Now()
-		}
-	}
-}
-
-// Close stops the fsync loop, fsyncs everything written and releases the spool.
-func (p *Producer) Close() error {
-	p.once.Do(func() {
-		close(p.stop)
-		p.stopped.Wait()
-		p.closeErr = p.w.close()
-	})
-	return p.closeErr
-}
+// Close syncs everything written and releases the spool.
+func (p *Producer) Close() error { return p.w.Close() }
 
 // rateLimiter allows one event per period.
 type rateLimiter struct {

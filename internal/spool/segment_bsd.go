@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package egress
+package spool
 
 import "os"
 

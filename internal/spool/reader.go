@@ -1,4 +1,4 @@
-package egress
+package spool
 
 import (
 	"bufio"
@@ -28,10 +28,11 @@ type record struct {
 	end     position
 }
 
-// spoolReader reads records from a cursor onwards. There is one reader per
-// spool (a Shipper or a spool consumer), enforced by a lock file; it alone
-// moves the cursor and deletes segments.
-type spoolReader struct {
+// Reader reads a spool's records in order from its committed cursor.
+// There is one Reader per spool across processes, enforced by a lock
+// file; it alone moves the cursor and deletes segments. It is not safe for
+// concurrent use.
+type Reader struct {
 	dir  string
 	log  *slog.Logger
 	lock *os.File
@@ -39,15 +40,20 @@ type spoolReader struct {
 	done position // persisted cursor
 }
 
-func openSpoolReader(dir string, log *slog.Logger) (*spoolReader, error) {
+// OpenReader opens the spool in dir (creating it if needed) for reading
+// from its committed cursor.
+func OpenReader(dir string, log *slog.Logger) (*Reader, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(filepath.Join(dir, readerLock), "the reader lock (one shipper or consumer per spool)")
+	lock, err := lockFile(filepath.Join(dir, readerLock), "the reader lock (one reader per spool)")
 	if err != nil {
 		return nil, err
 	}
-	r := &spoolReader{dir: dir, log: log, lock: lock}
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Reader{dir: dir, log: log, lock: lock}
 	if r.done, err = loadCursor(dir); err != nil {
 		lock.Close()
 		return nil, err
@@ -56,13 +62,58 @@ func openSpoolReader(dir string, log *slog.Logger) (*spoolReader, error) {
 	return r, nil
 }
 
-func (r *spoolReader) close() error { return r.lock.Close() }
+// Next returns up to max records after those already returned. None
+// means nothing is waiting now. The slices are the caller's.
+func (r *Reader) Next(max int) ([][]byte, error) {
+	recs, err := r.next(max)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(recs))
+	for i, rec := range recs {
+		out[i] = rec.payload
+	}
+	return out, nil
+}
+
+// Uncommitted reports whether records were returned (or segments passed)
+// since the last Commit.
+func (r *Reader) Uncommitted() bool { return r.done.less(r.pos) }
+
+// Commit durably moves the cursor past everything Next returned and
+// deletes the segments wholly behind it.
+func (r *Reader) Commit() error { return r.commit(r.pos) }
+
+// Rewind forgets what Next returned since the last Commit, so it is read again.
+func (r *Reader) Rewind() { r.pos = r.done }
+
+// Close releases the reader lock.
+func (r *Reader) Close() error { return r.lock.Close() }
+
+// Count is the number of records in the spool in dir after its committed
+// cursor (0 when the cursor is unreadable). It reads them all, without
+// taking the reader lock: a writer calls it once at open.
+func Count(dir string) int64 {
+	cur, err := loadCursor(dir)
+	if err != nil {
+		return 0
+	}
+	r := &Reader{dir: dir, log: slog.New(slog.DiscardHandler), pos: cur}
+	var n int64
+	for {
+		recs, err := r.next(4096)
+		n += int64(len(recs))
+		if err != nil || len(recs) == 0 {
+			return n
+		}
+	}
+}
 
 // next returns up to max records after r.pos and advances r.pos past them.
 // It stops at the end of the newest segment, where a partial record may be
 // a write in progress; in a sealed segment a bad record is a torn write and
 // the remainder of the segment is skipped with a log line.
-func (r *spoolReader) next(max int) ([]record, error) {
+func (r *Reader) next(max int) ([]record, error) {
 	segs, err := listSegments(r.dir)
 	if err != nil {
 		return nil, err
@@ -86,7 +137,7 @@ func (r *spoolReader) next(max int) ([]record, error) {
 		if !sealed {
 			break // maybe a write in progress: try again later
 		}
-		r.log.Warn("egress: torn or corrupt spool record skipped (expected after a crash)",
+		r.log.Warn("spool: torn or corrupt record skipped (expected after a crash)",
 			"segment", segName(s), "offset", end, "err", err)
 		if i+1 < len(segs) {
 			r.pos = position{Seg: segs[i+1]}
@@ -100,7 +151,7 @@ var errTorn = errors.New("torn record")
 // readableEnd is the offset where the whole records of segment seq end,
 // and errTorn (wrapped) when what follows them is not a clean end.
 func readableEnd(dir string, seq uint64) (int64, error) {
-	r := &spoolReader{dir: dir}
+	r := &Reader{dir: dir}
 	var end int64
 	for {
 		recs, off, err := r.readSegment(seq, end, 4096)
@@ -114,7 +165,7 @@ func readableEnd(dir string, seq uint64) (int64, error) {
 // readSegment reads up to max records of segment seq from off. It returns a
 // nil error when it stopped at max or at a clean end of file, and errTorn
 // (wrapped) at an incomplete or corrupt record, with end at its start.
-func (r *spoolReader) readSegment(seq uint64, off int64, max int) ([]record, int64, error) {
+func (r *Reader) readSegment(seq uint64, off int64, max int) ([]record, int64, error) {
 	f, err := os.Open(filepath.Join(r.dir, segName(seq)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, off, nil
@@ -138,7 +189,7 @@ func (r *spoolReader) readSegment(seq uint64, off int64, max int) ([]record, int
 		if n == 0 {
 			return out, off, nil // the end of the records written so far
 		}
-		if n > maxRecordBytes {
+		if n > MaxRecordBytes {
 			return out, off, fmt.Errorf("%w: length %d", errTorn, n)
 		}
 		payload := make([]byte, n)
@@ -156,7 +207,7 @@ func (r *spoolReader) readSegment(seq uint64, off int64, max int) ([]record, int
 
 // commit durably records that everything before p is acknowledged, then
 // deletes the segments wholly before p.
-func (r *spoolReader) commit(p position) error {
+func (r *Reader) commit(p position) error {
 	if !r.done.less(p) {
 		return nil
 	}
@@ -205,7 +256,7 @@ func saveCursor(dir string, p position) error {
 		err = syncDir(dir)
 	}
 	if err != nil {
-		return fmt.Errorf("egress: save spool cursor: %w", err)
+		return fmt.Errorf("spool: save cursor: %w", err)
 	}
 	return nil
 }
@@ -220,7 +271,7 @@ func loadCursor(dir string) (position, error) {
 	if len(b) != 20 || crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:20]) {
 		// The cursor is replaced by rename, so this is not a torn write but
 		// damage; re-reading from the start is safe because consumers dedup.
-		return position{}, fmt.Errorf("egress: spool cursor %s is corrupt; move it away to re-ship the whole spool (duplicates are dropped by id)", filepath.Join(dir, cursorName))
+		return position{}, fmt.Errorf("spool: cursor %s is corrupt; move it away to read the whole spool again (its records are then returned twice)", filepath.Join(dir, cursorName))
 	}
 	return position{Seg: binary.LittleEndian.Uint64(b[0:8]), Off: int64(binary.LittleEndian.Uint64(b[8:16]))}, nil
 }

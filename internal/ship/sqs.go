@@ -1,4 +1,4 @@
-package egress
+package ship
 
 import (
 	"context"
@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/cargate/cargate/internal/egress"
 )
 
 // sqsBatchMax is SQS's limit of entries per batch call.
@@ -20,10 +23,10 @@ const sqsBatchMax = 10
 
 // SQSQueue is the SQS backend: a Queue for the shipper and a source for RunConsume.
 type SQSQueue struct {
-	c       *sqs.Client
-	cfg     SQSConfig
-	log     *slog.Logger
-	unknown rateLimiter
+	c      *sqs.Client
+	cfg    SQSConfig
+	log    *slog.Logger
+	warned atomic.Bool // the warning about unaccounted entries was logged
 }
 
 var _ Queue = (*SQSQueue)(nil)
@@ -46,7 +49,7 @@ func NewSQSQueue(ctx context.Context, cfg SQSConfig, log *slog.Logger) (*SQSQueu
 	if log == nil {
 		log = slog.Default()
 	}
-	return &SQSQueue{c: c, cfg: cfg, log: log, unknown: rateLimiter{every: rateLogEvery}}, nil
+	return &SQSQueue{c: c, cfg: cfg, log: log}, nil
 }
 
 // LoadAWSConfig loads the SDK's configuration (credentials, AWS_REGION),
@@ -59,7 +62,7 @@ func LoadAWSConfig(ctx context.Context, region, fallback string) (aws.Config, er
 	}
 	c, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return c, fmt.Errorf("egress: load AWS config: %w", err)
+		return c, fmt.Errorf("ship: load AWS config: %w", err)
 	}
 	if c.Region == "" {
 		c.Region = fallback
@@ -97,7 +100,7 @@ func (q *SQSQueue) sendBatch(ctx context.Context, chunk []Message, errs []error)
 	}
 	out, err := q.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.cfg.QueueURL), Entries: entries})
 	if err != nil {
-		return fmt.Errorf("egress: sqs SendMessageBatch: %w", err)
+		return fmt.Errorf("ship: sqs SendMessageBatch: %w", err)
 	}
 	known := make([]bool, len(chunk))
 	for _, s := range out.Successful {
@@ -111,15 +114,15 @@ func (q *SQSQueue) sendBatch(ctx context.Context, chunk []Message, errs []error)
 			continue
 		}
 		known[i] = true
-		errs[i] = fmt.Errorf("egress: sqs entry failed: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+		errs[i] = fmt.Errorf("ship: sqs entry failed: %s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
 		if f.SenderFault {
 			errs[i] = fmt.Errorf("%w: %s: %s", ErrRejected, aws.ToString(f.Code), aws.ToString(f.Message))
 		}
 	}
 	for i, ok := range known {
 		if !ok {
-			if q.unknown.allow() {
-				q.log.Warn("egress: SendMessageBatch reply did not account for some entries; re-sending them one by one (duplicates are dropped by the consumer)")
+			if !q.warned.Swap(true) { // once: a stand-in that does it, does it on every call
+				q.log.Warn("ship: SendMessageBatch reply did not account for some entries; re-sending them one by one from now on whenever it happens (duplicates are dropped by the consumer)")
 			}
 			errs[i] = q.sendOne(ctx, chunk[i])
 		}
@@ -133,7 +136,7 @@ func (q *SQSQueue) sendOne(ctx context.Context, m Message) error {
 		in.MessageGroupId, in.MessageDeduplicationId = aws.String(q.group(m)), aws.String(m.ID)
 	}
 	if _, err := q.c.SendMessage(ctx, in); err != nil {
-		return fmt.Errorf("egress: sqs SendMessage: %w", err)
+		return fmt.Errorf("ship: sqs SendMessage: %w", err)
 	}
 	return nil
 }
@@ -158,7 +161,7 @@ func (q *SQSQueue) Receive(ctx context.Context, waitSeconds int32) ([]ReceivedMe
 		QueueUrl: aws.String(q.cfg.QueueURL), MaxNumberOfMessages: sqsBatchMax, WaitTimeSeconds: waitSeconds,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("egress: sqs ReceiveMessage: %w", err)
+		return nil, fmt.Errorf("ship: sqs ReceiveMessage: %w", err)
 	}
 	ds := make([]ReceivedMessage, len(out.Messages))
 	for i, m := range out.Messages {
@@ -178,11 +181,11 @@ func (q *SQSQueue) Delete(ctx context.Context, ds []ReceivedMessage) error {
 		}
 		out, err := q.c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.cfg.QueueURL), Entries: entries})
 		if err != nil {
-			return fmt.Errorf("egress: sqs DeleteMessageBatch: %w", err)
+			return fmt.Errorf("ship: sqs DeleteMessageBatch: %w", err)
 		}
 		if len(out.Failed) > 0 {
 			f := out.Failed[0]
-			return fmt.Errorf("egress: sqs DeleteMessageBatch: %d entries failed, first: %s: %s",
+			return fmt.Errorf("ship: sqs DeleteMessageBatch: %d entries failed, first: %s: %s",
 				len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
 		}
 	}
@@ -198,10 +201,10 @@ func (q *SQSQueue) SendDeadLetter(ctx context.Context, body, reason string) erro
 		}}
 	if strings.HasSuffix(q.cfg.DeadLetterQueueURL, ".fifo") {
 		in.MessageGroupId = aws.String("dead-letter")
-		in.MessageDeduplicationId = aws.String(NewID(time.Now()))
+		in.MessageDeduplicationId = aws.String(egress.NewID(time.Now()))
 	}
 	if _, err := q.c.SendMessage(ctx, in); err != nil {
-		return errors.Join(errors.New("egress: sqs dead-letter SendMessage"), err)
+		return errors.Join(errors.New("ship: sqs dead-letter SendMessage"), err)
 	}
 	return nil
 }

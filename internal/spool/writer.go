@@ -1,4 +1,4 @@
-package egress
+package spool
 
 import (
 	"encoding/binary"
@@ -15,20 +15,13 @@ import (
 	"time"
 )
 
-// The spool is a directory of append-only segment files named
-// <16 hex digits>.seg, numbered upwards. Each record is
-//
-//	uint32 little-endian payload length | uint32 little-endian CRC-32C of payload | payload
-//
 // A segment is preallocated and mapped into memory (MAP_SHARED): a record
 // is copied into the mapping, its length last. The pages belong to the
 // kernel's page cache, so a record is safe from a crash of the process
-// (SIGKILL) the moment the copy ends, with no system call per event;
-// fsync (msync) is batched for power loss. A zero length marks the end of
-// the records written so far. A writer only ever appends to the newest
-// segment, and starts a new one every time it opens the directory, so every
-// segment but the newest is sealed: a bad record in a sealed segment is a
-// torn write from a crash, and the rest of that segment is skipped.
+// the moment the copy ends, with no system call per record; msync is
+// batched for power loss. Every segment but the newest is sealed: a bad
+// record in a sealed segment is a torn write from a crash, and the rest of
+// that segment is skipped.
 
 const (
 	recordHeader = 8
@@ -38,8 +31,8 @@ const (
 	readerLock   = "reader.lock"
 )
 
-// ErrSpoolFull is returned by Producer.Record when the spool is at MaxBytes.
-var ErrSpoolFull = errors.New("egress: spool full, event dropped")
+// ErrFull is returned by Append when the spool is at its MaxBytes.
+var ErrFull = errors.New("spool: full, record dropped")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -74,19 +67,26 @@ func lockFile(path, what string) (*os.File, error) {
 	}
 	if err := lockExclusive(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("egress: %s of %s is held by another process: %w", what, filepath.Dir(path), err)
+		return nil, fmt.Errorf("spool: %s of %s is held by another process: %w", what, filepath.Dir(path), err)
 	}
 	return f, nil
 }
 
-// spoolWriter appends records; see the package comment on durability.
-type spoolWriter struct {
+// Writer appends records to a spool; see the package comment on
+// durability. Append is safe for concurrent use. A background loop syncs
+// (Config.SyncInterval, SyncEvery) and notices segments a reader deleted.
+type Writer struct {
 	dir       string
 	maxBytes  int64
 	segBytes  int64
 	syncEvery int
+	interval  time.Duration
 	log       *slog.Logger
 	lock      *os.File
+	stop      chan struct{}
+	stopped   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 
 	mu    sync.Mutex
 	mapMu sync.RWMutex // held (read) while msync runs outside mu; close unmaps under it
@@ -103,8 +103,6 @@ type spoolWriter struct {
 	retired    []mappedSeg // sealed segments not yet synced, unmapped and closed
 	dirDirty   bool        // a segment was created since the last directory fsync
 	syncNow    chan struct{}
-	lastFull   time.Time
-	onRefresh  func(total int64)
 }
 
 // mappedSeg is a sealed segment waiting for its final sync.
@@ -115,7 +113,14 @@ type mappedSeg struct {
 	synced int64 // bytes already flushed
 }
 
-func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
+// OpenWriter opens (creating if needed) the spool in cfg.Dir for appending
+// and starts its sync loop. One Writer at a time may hold a directory,
+// across processes.
+func OpenWriter(cfg Config) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -123,8 +128,8 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &spoolWriter{dir: cfg.Dir, maxBytes: cfg.MaxBytes, segBytes: cfg.SegmentBytes,
-		syncEvery: cfg.SyncEvery, log: cfg.Logger, lock: lock, syncNow: make(chan struct{}, 1)}
+	w := &Writer{dir: cfg.Dir, maxBytes: cfg.MaxBytes, segBytes: cfg.SegmentBytes, syncEvery: cfg.SyncEvery,
+		interval: cfg.SyncInterval, log: cfg.Logger, lock: lock, syncNow: make(chan struct{}, 1), stop: make(chan struct{})}
 	segs, err := listSegments(cfg.Dir)
 	if err != nil {
 		lock.Close()
@@ -144,7 +149,9 @@ func openSpoolWriter(cfg ProducerConfig) (*spoolWriter, error) {
 		lock.Close()
 		return nil, err
 	}
-	w.refreshTotal()
+	w.Refresh()
+	w.stopped.Add(1)
+	go w.syncLoop()
 	return w, nil
 }
 
@@ -184,12 +191,12 @@ func trimSegment(dir string, seq uint64, size int64, log *slog.Logger) error {
 		return err
 	}
 	if !zeroFrom(f, end) {
-		log.Warn("egress: torn spool record removed (a crash mid-write); it was never counted",
+		log.Warn("spool: torn record removed (a crash mid-write); it was never counted",
 			"segment", name, "offset", end)
 	}
 	if err := f.Truncate(end); err != nil {
 		f.Close()
-		return fmt.Errorf("egress: trim spool segment %s: %w", name, err)
+		return fmt.Errorf("spool: trim segment %s: %w", name, err)
 	}
 	return errors.Join(f.Sync(), f.Close())
 }
@@ -215,7 +222,7 @@ func zeroFrom(f *os.File, off int64) bool {
 // happen in the sync loop, off the request path) and creates the next one,
 // preallocated (so a full disk fails here, not as a fault on a write to
 // the mapping) and mapped, large enough for a record of need bytes.
-func (w *spoolWriter) startSegmentLocked(need int64) error {
+func (w *Writer) startSegmentLocked(need int64) error {
 	size := max(w.segBytes, need)
 	name := filepath.Join(w.dir, segName(w.seq+1))
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
@@ -252,25 +259,26 @@ func (w *spoolWriter) startSegmentLocked(need int64) error {
 	return nil
 }
 
-// append copies one record into the active segment. It never waits for
-// fsync and makes no system call unless the segment is full.
-func (w *spoolWriter) append(payload []byte) error {
-	if len(payload) == 0 || len(payload) > maxRecordBytes {
-		return fmt.Errorf("egress: record of %d bytes out of range 1..%d", len(payload), maxRecordBytes)
+// Append copies one record (1 to MaxRecordBytes bytes) into the spool. It
+// never waits for fsync and makes no system call unless the segment is
+// full. It returns ErrFull, writing nothing, when the spool is at MaxBytes.
+func (w *Writer) Append(payload []byte) error {
+	if len(payload) == 0 || len(payload) > MaxRecordBytes {
+		return fmt.Errorf("spool: record of %d bytes out of range 1..%d", len(payload), MaxRecordBytes)
 	}
 	n := int64(recordHeader + len(payload))
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
-		return errors.New("egress: spool closed")
+		return errors.New("spool: closed")
 	}
 	if w.total+n > w.maxBytes {
-		return ErrSpoolFull
+		return ErrFull
 	}
 	// Room for the record and for the zero length that ends the segment.
 	if w.segSize+n+4 > int64(len(w.m)) {
 		if err := w.startSegmentLocked(n + 4); err != nil {
-			return fmt.Errorf("egress: start spool segment: %w", err)
+			return fmt.Errorf("spool: start segment: %w", err)
 		}
 	}
 	rec := w.m[w.segSize : w.segSize+n]
@@ -290,8 +298,8 @@ func (w *spoolWriter) append(payload []byte) error {
 	return nil
 }
 
-// appendedCount is the number of records appended since open.
-func (w *spoolWriter) appendedCount() int64 {
+// Appended is the number of records appended since open.
+func (w *Writer) Appended() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.appended
@@ -300,7 +308,7 @@ func (w *spoolWriter) appendedCount() int64 {
 // sync flushes the active segment's records to disk, finishes sealed
 // segments (flush, unmap, trim to their records, fsync, close) and, when
 // segments were created, fsyncs the directory.
-func (w *spoolWriter) sync() error {
+func (w *Writer) sync() error {
 	// msync can take milliseconds (a disk flush): it runs outside mu, so
 	// appends never wait for it; mapMu keeps close from unmapping meanwhile.
 	w.mapMu.RLock()
@@ -337,15 +345,23 @@ func finishSegment(s mappedSeg) error {
 		s.f.Truncate(s.size), s.f.Sync(), s.f.Close())
 }
 
-// refreshTotal recounts the bytes on disk: a reader (in this process or
-// another) deletes acknowledged segments, which frees room.
-func (w *spoolWriter) refreshTotal() {
+// Bytes is the size of the spool's segments on disk, as last counted.
+func (w *Writer) Bytes() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
+}
+
+// Refresh recounts the bytes on disk at once: a reader (in this process or
+// another) deletes committed segments, which frees room. The sync loop
+// does it every second.
+func (w *Writer) Refresh() {
 	w.mu.Lock()
 	active := w.seq
 	w.mu.Unlock()
 	segs, err := listSegments(w.dir)
 	if err != nil {
-		w.log.Warn("egress: listing spool failed", "dir", w.dir, "err", err)
+		w.log.Warn("spool: listing failed", "dir", w.dir, "err", err)
 		return
 	}
 	var sealed int64
@@ -361,14 +377,43 @@ func (w *spoolWriter) refreshTotal() {
 	if w.seq == active {
 		w.total = sealed + w.segSize
 	}
-	total := w.total
 	w.mu.Unlock()
-	if w.onRefresh != nil {
-		w.onRefresh(total)
+}
+
+func (w *Writer) syncLoop() {
+	defer w.stopped.Done()
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	lastRefresh := time.Now()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		case <-w.syncNow:
+		}
+		if err := w.sync(); err != nil {
+			w.log.Error("spool: fsync failed", "dir", w.dir, "err", err)
+		}
+		if time.Since(lastRefresh) >= time.Second {
+			w.Refresh()
+			lastRefresh = time.Now()
+		}
 	}
 }
 
-func (w *spoolWriter) close() error {
+// Close stops the sync loop, syncs every record appended and releases
+// the directory. Append fails after Close.
+func (w *Writer) Close() error {
+	w.closeOnce.Do(func() {
+		close(w.stop)
+		w.stopped.Wait()
+		w.closeErr = w.close()
+	})
+	return w.closeErr
+}
+
+func (w *Writer) close() error {
 	err := w.sync()
 	w.populating.Wait()
 	w.mapMu.Lock()

@@ -1,4 +1,4 @@
-package egress
+package ship
 
 import (
 	"context"
@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
+	"github.com/cargate/cargate/internal/durable"
+	"github.com/cargate/cargate/internal/egress"
 	"github.com/cargate/cargate/internal/retry"
+	"github.com/cargate/cargate/internal/spool"
 )
 
 // Message is one event as handed to a Queue: ID is the event id (the
@@ -29,51 +31,62 @@ type Queue interface {
 }
 
 // ErrRejected marks a message the queue will never accept (for example, too large).
-var ErrRejected = errors.New("egress: message rejected by the queue")
+var ErrRejected = errors.New("ship: message rejected by the queue")
 
-// Shipper moves events from a Producer's spool to a Queue, at least once:
-// the spool cursor moves (durably) only after the queue acknowledged every
-// event before it, and segments are deleted only behind the cursor.
+// Source is the spool a Shipper drains, as its writer in this process
+// sees it (*egress.Producer).
+type Source interface {
+	// Dir is the spool directory.
+	Dir() string
+	// Shipped tells the writer that n events left the spool.
+	Shipped(n int)
+}
+
+// Shipper moves events from a spool to a Queue, at least once: the spool
+// cursor moves (durably) only after the queue acknowledged every event
+// before it, and segments are deleted only behind the cursor.
 type Shipper struct {
-	p   *Producer
+	src Source
 	q   Queue
 	cfg ShipperConfig
 	log *slog.Logger
+	m   *metrics
 }
 
-// NewShipper returns a shipper for p's spool. Run it in its own goroutine.
-func NewShipper(p *Producer, q Queue, cfg ShipperConfig) (*Shipper, error) {
+// NewShipper returns a shipper for src's spool. Run it in its own goroutine.
+func NewShipper(src Source, q Queue, cfg ShipperConfig) (*Shipper, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Shipper{p: p, q: q, cfg: cfg.withDefaults(p.cfg.Dir), log: p.log}, nil
+	cfg = cfg.withDefaults(src.Dir())
+	return &Shipper{src: src, q: q, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer)}, nil
 }
 
 // Run ships until ctx ends; it returns nil then, or an error when the spool
 // cannot be read or its cursor cannot be saved.
 func (s *Shipper) Run(ctx context.Context) error {
-	r, err := openSpoolReader(s.p.cfg.Dir, s.log)
+	r, err := spool.OpenReader(s.src.Dir(), s.log)
 	if err != nil {
 		return err
 	}
-	defer r.close()
+	defer r.Close()
 	for ctx.Err() == nil {
-		recs, err := r.next(s.cfg.BatchSize)
+		recs, err := r.Next(s.cfg.BatchSize)
 		if err != nil {
-			return fmt.Errorf("egress: read spool: %w", err)
+			return fmt.Errorf("ship: read spool: %w", err)
 		}
 		if len(recs) > 0 {
 			rejected, err := s.ship(ctx, recs)
 			if err != nil {
 				return nil // ctx ended while retrying; the cursor did not move
 			}
-			s.p.acked(len(recs), rejected)
+			s.m.shipped.Add(float64(len(recs) - rejected))
 		}
-		if r.done.less(r.pos) {
-			if err := r.commit(r.pos); err != nil {
+		if r.Uncommitted() {
+			if err := r.Commit(); err != nil {
 				return err
 			}
-			s.p.w.refreshTotal()
+			s.src.Shipped(len(recs))
 		}
 		if len(recs) == 0 {
 			retry.Sleep(ctx, s.cfg.IdleWait)
@@ -85,19 +98,16 @@ func (s *Shipper) Run(ctx context.Context) error {
 // ship sends recs until each one is acknowledged or rejected for good,
 // retrying failures with backoff. It returns how many were rejected for
 // good (and dead-lettered), or ctx's error if ctx ends first.
-func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err error) {
+func (s *Shipper) ship(ctx context.Context, recs [][]byte) (rejected int, err error) {
 	todo := make([]Message, 0, len(recs))
 	for _, rec := range recs {
-		ev, err := decodeRecord(rec.payload)
-		if err == nil && ev.ID == "" {
-			err = fmt.Errorf("%w: no id", ErrMalformed)
-		}
+		id, body, err := egress.RecordMessage(rec)
 		if err != nil {
-			s.deadLetter(recordBody(rec.payload), "spool record is not an event: "+err.Error())
+			s.deadLetter(body, "spool record is not an event: "+err.Error())
 			rejected++
 			continue
 		}
-		todo = append(todo, Message{ID: ev.ID, Body: ev.appendJSON(nil)})
+		todo = append(todo, Message{ID: id, Body: body})
 	}
 	pol := retry.Policy{Base: s.cfg.RetryMin, Max: s.cfg.RetryMax} // no Attempts: until ctx ends
 	for fails := 1; len(todo) > 0; fails++ {
@@ -122,9 +132,9 @@ func (s *Shipper) ship(ctx context.Context, recs []record) (rejected int, err er
 		if len(again) == 0 {
 			return rejected, nil
 		}
-		s.p.m.shipFailed.Add(float64(len(again)))
+		s.m.failed.Add(float64(len(again)))
 		delay := pol.Delay(fails, 0)
-		s.log.Warn("egress: queue send failed; retrying", "events", len(again), "retry_in", delay, "err", firstErr(sendErr, errs))
+		s.log.Warn("ship: queue send failed; retrying", "events", len(again), "retry_in", delay, "err", firstErr(sendErr, errs))
 		todo = again
 		if err := retry.Sleep(ctx, delay); err != nil {
 			return rejected, err
@@ -146,10 +156,10 @@ func firstErr(err error, errs []error) error {
 }
 
 func (s *Shipper) deadLetter(body []byte, reason string) {
-	s.p.m.rejected.Inc()
-	s.log.Error("egress: event rejected for good; written to dead-letter file", "file", s.cfg.DeadLetterFile, "reason", reason)
+	s.m.rejected.Inc()
+	s.log.Error("ship: event rejected for good; written to dead-letter file", "file", s.cfg.DeadLetterFile, "reason", reason)
 	if err := AppendDeadLetter(s.cfg.DeadLetterFile, body, reason); err != nil {
-		s.log.Error("egress: dead-letter write failed; event lost", "file", s.cfg.DeadLetterFile, "err", err)
+		s.log.Error("ship: dead-letter write failed; event lost", "file", s.cfg.DeadLetterFile, "err", err)
 	}
 }
 
@@ -160,20 +170,12 @@ type deadLetterLine struct {
 	Body   string    `json:"body"`
 }
 
-// AppendDeadLetter appends a JSON line and fsyncs, so a message is never
+// AppendDeadLetter appends a JSON line and syncs it, so a message is never
 // deleted from its source before its dead-letter copy is durable.
 func AppendDeadLetter(path string, body []byte, reason string) error {
 	line, err := json.Marshal(deadLetterLine{At: time.Now().UTC(), Reason: reason, Body: string(body)})
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(line, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
+	return durable.Append(path, append(line, '\n'))
 }
