@@ -108,7 +108,7 @@ type streamKey struct{}
 type stream struct {
 	wroteHeader atomic.Bool
 	failed      atomic.Bool
-	err         atomic.Value
+	err         atomic.Pointer[error] // the first failure recorded
 }
 
 func streamFailed(ctx context.Context, err error) {
@@ -116,7 +116,7 @@ func streamFailed(ctx context.Context, err error) {
 	if !ok || errors.Is(err, context.Canceled) || !s.wroteHeader.Load() {
 		return
 	}
-	s.err.Store(err)
+	s.err.CompareAndSwap(nil, &err)
 	s.failed.Store(true)
 }
 
@@ -127,7 +127,7 @@ func streamRefused(ctx context.Context, err error) {
 	if !ok || errors.Is(err, context.Canceled) {
 		return
 	}
-	s.err.Store(err)
+	s.err.CompareAndSwap(nil, &err)
 	s.failed.Store(true)
 }
 

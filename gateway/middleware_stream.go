@@ -218,7 +218,10 @@ func (a *abortWriter) failed() bool {
 	if a.replaced || a.aborted {
 		return true
 	}
-	err, _ := a.s.err.Load().(error)
+	var err error
+	if p := a.s.err.Load(); p != nil {
+		err = *p
+	}
 	a.log.Warn("read failed", "path", a.r.URL.Path, "sent", a.sent, "err", err)
 	a.fail(err)
 	return true

@@ -181,32 +181,39 @@ func TestFailedStreamsAbortedAndNotCached(t *testing.T) {
 	base := srv.URL + "/ipfs/" + root.String()
 	get(t, base+"/rand.bin?format=raw")
 	for _, fault := range []string{"fail", "panic"} {
-		url := base + "/rand.bin?format=car&case=" + fault
-		store.setFault(fault, 600)
-		code, body, err := getErr(url)
-		if err == nil {
-			t.Errorf("%s: ended cleanly: status %d, %d bytes", fault, code, len(body))
+		for _, url := range []string{base + "/rand.bin?format=car&case=" + fault, base + "/rand.bin?case=" + fault} {
+			failedStreamAborted(t, store, url, fault)
 		}
-		store.setFault("", 0)
-		before := store.gets.Load()
+	}
+}
+
+// failedStreamAborted checks one URL of TestFailedStreamsAbortedAndNotCached.
+func failedStreamAborted(t *testing.T, store *stallingBlockstore, url, fault string) {
+	t.Helper()
+	store.setFault(fault, 600)
+	code, body, err := getErr(url)
+	if err == nil {
+		t.Errorf("%s: ended cleanly: status %d, %d bytes", fault, code, len(body))
+	}
+	store.setFault("", 0)
+	before := store.gets.Load()
+	get(t, url)
+	if store.gets.Load() == before {
+		t.Errorf("%s: the next request was answered from a cached broken body", fault)
+	}
+	// The response cache stores asynchronously (ristretto): a
+	// complete response is served from it once the store is done.
+	kept := false
+	for range 100 {
+		before = store.gets.Load()
 		get(t, url)
-		if store.gets.Load() == before {
-			t.Errorf("%s: the next request was answered from a cached broken body", fault)
+		if kept = store.gets.Load() == before; kept {
+			break
 		}
-		// The response cache stores asynchronously (ristretto): a
-		// complete response is served from it once the store is done.
-		kept := false
-		for range 100 {
-			before = store.gets.Load()
-			get(t, url)
-			if kept = store.gets.Load() == before; kept {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if !kept {
-			t.Errorf("%s: a complete response was not kept by the response cache", fault)
-		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !kept {
+		t.Errorf("%s: a complete response was not kept by the response cache", fault)
 	}
 }
 

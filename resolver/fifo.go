@@ -104,6 +104,21 @@ func (f *fifo) reserve(n int64) bool {
 	return true
 }
 
+// book books n bytes for a read that must happen (one someone waits
+// for), even past the bound; release returns them.
+func (f *fifo) book(n int64) {
+	f.mu.Lock()
+	f.reserved += n
+	f.mu.Unlock()
+}
+
+// free is how many more bytes may be held or booked, at most limit.
+func (f *fifo) free(limit int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(0, min(limit, f.max-f.size-f.reserved))
+}
+
 func (f *fifo) release(n int64) {
 	f.mu.Lock()
 	f.reserved -= n

@@ -178,11 +178,15 @@ type countingReader struct {
 	gate  chan struct{}
 	reads atomic.Int64
 	bytes atomic.Int64
+	// longest is the length of the longest read asked for.
+	longest atomic.Int64
 }
 
 func (c *countingReader) ReadURL(ctx context.Context, url string, off, length int64) (io.ReadCloser, error) {
 	c.reads.Add(1)
 	c.bytes.Add(length)
+	for old := c.longest.Load(); length > old && !c.longest.CompareAndSwap(old, length); old = c.longest.Load() {
+	}
 	if c.gate != nil {
 		select {
 		case <-c.gate:

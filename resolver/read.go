@@ -86,7 +86,14 @@ func (r *Resolver) read(ctx context.Context, key string, cd cand) ([]byte, error
 	}
 	c, ok := r.inflight[key]
 	if !ok || !c.reads(cd) {
-		c = r.start(ctx, cd.shard, cd.idx, r.plan(cd.shard, cd.idx), 0)
+		// A read someone waits for always starts, but its neighbours are
+		// read-ahead: they take what is left of ReadAheadBytes (at least
+		// minDemandSpan), and the read books them against it, so that
+		// many streams together hold no more read-ahead than one budget.
+		want := r.plan(cd.shard, cd.idx, min(r.cfg.MaxSpan, max(minDemandSpan, r.readAhead.free(r.cfg.MaxSpan))))
+		n := spanBytes(want)
+		r.readAhead.book(n)
+		c = r.start(ctx, cd.shard, cd.idx, want, n)
 	}
 	c.waiters++
 	c.wanted[key] = true
@@ -161,9 +168,9 @@ func (r *Resolver) run(ctx context.Context, c *call, s *Shard, idx int, want []s
 // overlaps the sending of the current one. It is skipped when the blocks are
 // already coming, when the consumer has already gone past the previous read
 // (its last read-ahead block, last, was taken: the consumer asked for the
-// next blocks itself), or when read-ahead memory (held plus booked) is
-// full, so memory stays bounded by ReadAheadBytes however many streams
-// there are.
+// next blocks itself), or when read-ahead memory (held plus booked) has no
+// room for its first block; with less room than MaxSpan it reads less, so
+// memory stays bounded by ReadAheadBytes however many streams there are.
 func (r *Resolver) pipeline(s *Shard, idx int, last string) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -176,8 +183,12 @@ func (r *Resolver) pipeline(s *Shard, idx int, last string) {
 	if _, busy := r.inflight[first.key]; busy || r.readAhead.has(first.key) || !r.readAhead.has(last) {
 		return
 	}
-	want := r.plan(s, idx)
-	n := want[len(want)-1].off + want[len(want)-1].len - want[0].off
+	limit := r.readAhead.free(r.cfg.MaxSpan)
+	if limit < first.len {
+		return
+	}
+	want := r.plan(s, idx, limit)
+	n := spanBytes(want)
 	if !r.readAhead.reserve(n) {
 		return
 	}
@@ -224,18 +235,28 @@ func (r *Resolver) wait(ctx context.Context, c *call, key string) ([]byte, error
 	return nil, fmt.Errorf("%w: %w", errNotReached, c.err)
 }
 
+// minDemandSpan is the least a read someone waits for may span when
+// read-ahead memory is short: the block asked for, and neighbours up to
+// this many bytes, so that a stream still reads in runs of a few blocks.
+const minDemandSpan = 2 << 20
+
+// spanBytes is how many bytes a read of want (sorted, non-empty) covers.
+func spanBytes(want []span) int64 {
+	return want[len(want)-1].off + want[len(want)-1].len - want[0].off
+}
+
 // plan returns the blocks to read with s.order[idx]: it and the blocks
 // that follow it in the shard, while the gap between them stays under
-// MaxGap, the whole read under MaxSpan, and no one else is reading them.
-// Called with r.mu held.
-func (r *Resolver) plan(s *Shard, idx int) []span {
+// MaxGap, the whole read under limit (at most MaxSpan; the first block is
+// always read), and no one else is reading them. Called with r.mu held.
+func (r *Resolver) plan(s *Shard, idx int, limit int64) []span {
 	order := s.order
 	first := order[idx]
 	want := []span{first}
 	end := first.off + first.len
 	for i := idx + 1; i < len(order); i++ {
 		next := order[i]
-		if next.off-end > r.cfg.MaxGap || next.off+next.len-first.off > r.cfg.MaxSpan {
+		if next.off-end > r.cfg.MaxGap || next.off+next.len-first.off > limit {
 			break
 		}
 		if _, busy := r.inflight[next.key]; busy || r.readAhead.has(next.key) {

@@ -312,6 +312,46 @@ func TestStreamingMemoryIsFlat(t *testing.T) {
 	}
 }
 
+// TestReadAheadSharedByStreams: streams read together take their
+// read-ahead from one budget. Eight readers of eight parts of a shard,
+// with ReadAheadBytes smaller than MaxSpan, never ask storage for more
+// than the budget (or minDemandSpan) in one read, every block arrives,
+// and when they are done no read-ahead stays booked.
+func TestReadAheadSharedByStreams(t *testing.T) {
+	l := newLayout(t, uniform(512, 64<<10), 40)
+	cfg := Config{MaxSpan: 8 << 20, ReadAheadBytes: 4 << 20}
+	cr := &countingReader{inner: synthReader{l}}
+	r := newTestResolver(t, &fakeLocator{l: l, urls: []string{"mem://shard"}}, cr, cfg)
+	const streams = 8
+	per := len(l.blocks) / streams
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := s * per; i < (s+1)*per; i++ {
+				b, err := r.Block(context.Background(), l.blocks[i].c)
+				if err != nil || !bytes.Equal(b, l.block(i)) {
+					errs <- fmt.Errorf("stream %d block %d: %v", s, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got, limit := cr.longest.Load(), max(cfg.ReadAheadBytes, minDemandSpan); got > limit {
+		t.Errorf("longest read %d KiB, want at most %d KiB (MaxSpan is %d KiB)", got>>10, limit>>10, cfg.MaxSpan>>10)
+	}
+	if held, reserved, _ := r.readAhead.stats(); reserved != 0 || held > cfg.ReadAheadBytes {
+		t.Errorf("after the streams: %d bytes held, %d booked", held, reserved)
+	}
+}
+
 // TestAbandonedRead: when the only caller of a read gives up, the read is
 // cancelled, and the next caller of its blocks starts a fresh read instead
 // of joining the cancelled one (and inheriting its error).

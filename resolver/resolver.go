@@ -33,7 +33,10 @@ type Config struct {
 	// for); a repeat is served by read-ahead, the response cache (whole
 	// small answers) or the store (the page cache, for local disk).
 	MaxCachedBlock int64
-	// ReadAheadBytes bounds blocks read ahead (by coalescing) but not yet asked for.
+	// ReadAheadBytes bounds blocks read ahead (by coalescing) but not yet
+	// asked for, together with the reads in flight that bring them, for
+	// all streams together: a read is planned within what is left (at
+	// least minDemandSpan for a block someone waits for).
 	ReadAheadBytes int64
 	// LocationCacheBytes bounds the cache of block positions.
 	LocationCacheBytes int64
