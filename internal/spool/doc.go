@@ -28,20 +28,32 @@
 //
 // # Durability
 //
-// A record is in the kernel's page cache when Append returns, so it
-// survives a crash of the process (kill -9). Syncing to the disk is
-// batched: at the latest Config.SyncInterval after Append returned, or
-// sooner once Config.SyncEvery records wait; a power loss or kernel crash
-// can lose the records of that window. A record torn by such a loss is
-// detected by its length and checksum, never returned, and logged; a
-// writer opening the directory cuts it off. The cursor moves by an
-// atomic rename followed by fsync, and segments are deleted only when
-// wholly behind it, so a record is returned again (never lost) when the
-// reader dies before committing: delivery is at least once.
+// A segment is preallocated and mapped shared into memory; Append copies
+// the record into the mapping, its length last, with no system call. When
+// Append returns, the record is in the kernel's page cache and survives a
+// crash of the process (kill -9). msync is batched (group commit) in a
+// background loop: it runs Config.SyncInterval after the last one, or as
+// soon as Config.SyncEvery records wait, whichever comes first, and Append
+// never waits for it. A power loss or kernel crash can therefore lose the
+// records appended since the last msync that completed: at most
+// SyncInterval plus one msync's duration of them (or SyncEvery records,
+// when they come faster). Close syncs everything.
 //
-// Windows has no shared mapping here: a segment is a buffer written to
-// its file at each sync, so a crash of the process there can lose the
-// records of the last SyncInterval too.
+// A record torn by such a loss is detected by its length and checksum,
+// never returned, and logged; a writer opening the directory cuts it off.
+// The cursor moves by an atomic rename followed by fsync, and segments
+// are deleted only when wholly behind it, so a record is returned again
+// (never lost) when the reader dies before committing: delivery is at
+// least once.
+//
+// Platforms: the above holds on Linux. On macOS and the BSDs segments are
+// mapped the same way but not preallocated, so a full disk shows as a
+// fault on a write to the mapping. Windows has no shared mapping here: a
+// segment is a buffer written to its file at each sync, so a crash of the
+// process there can lose the records of the last SyncInterval too. A
+// plain append-only file (one write(2) per record) would give every
+// platform the Linux guarantee, but measured at about twice the cost of
+// egress accounting on the small-file benchmark (see docs/egress.md).
 //
 // # Errors
 //
