@@ -38,12 +38,27 @@ type server struct {
 // freeAddr returns a loopback address with a port that was free a moment
 // ago.
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := freeAddrs(1)
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs[0], nil
+}
+
+// freeAddrs returns n loopback addresses with distinct ports that were
+// free a moment ago (all held open together, so the kernel cannot hand
+// out one port twice).
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
 }
 
 // startServer runs bin with args (and env, if not nil, as its whole
@@ -152,14 +167,11 @@ func startReference(ctx context.Context, name, bin, workDir string, set *datagen
 // startCargate starts `cargate serve` over an already imported data dir,
 // with extra flags and env (nil: the runner's) when given.
 func startCargate(ctx context.Context, name, bin, dataDir, workDir string, extra, env []string) (*server, error) {
-	addr, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	maddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	addr, maddr := addrs[0], addrs[1]
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--metrics-listen", maddr}, extra...)
 	s, err := startServer(ctx, name, bin, args, env, addr, filepath.Join(workDir, name+".log"))
 	if err == nil {
