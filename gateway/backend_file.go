@@ -88,6 +88,14 @@ func (r *fileReader) Read(p []byte) (int, error) {
 			streamFailed(r.ctx, r.err)
 		}
 	}
+	if int64(len(r.cur)) > r.left {
+		// More data than the root declares: which size lies is not for
+		// us to guess, and a body cut at Content-Length would end clean.
+		r.err = fmt.Errorf("file holds more than its declared size: a block of %d bytes with %d left", len(r.cur), r.left)
+		r.cur = nil
+		streamFailed(r.ctx, r.err)
+		return 0, r.err
+	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
 	r.left -= int64(n)

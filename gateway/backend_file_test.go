@@ -144,3 +144,38 @@ func TestWholeFileShortDAGAborted(t *testing.T) {
 		t.Fatalf("ended cleanly: status %d, %d bytes", code, len(body))
 	}
 }
+
+// TestWholeFileLongDAGAborted: a file whose DAG holds more bytes than its
+// root declares is not passed off as the file: the response never ends
+// as a clean 200 (its first Content-Length bytes would be a guess at
+// which of the two sizes is the lie).
+func TestWholeFileLongDAGAborted(t *testing.T) {
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	dag := merkledag.NewDAGService(blockservice.New(bs, nil))
+	first := merkledag.NewRawNode([]byte("0123456789"))
+	second := merkledag.NewRawNode([]byte("abcdefghijklmnopqrstuvwxyz"))
+	fs := unixfs.NewFSNode(unixfs.TFile)
+	fs.AddBlockSize(10)
+	fs.AddBlockSize(2) // the second child holds 26
+	b, _ := fs.GetBytes()
+	root := merkledag.NodeWithData(b)
+	root.SetCidBuilder(builder)
+	for _, nd := range []format.Node{first, second} {
+		if err := root.AddNodeLink("", nd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dag.AddMany(context.Background(), []format.Node{first, second, root}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{}, bs, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	code, body, err := getErr(srv.URL + "/ipfs/" + root.Cid().String())
+	if err == nil && code == 200 {
+		t.Fatalf("ended cleanly: status %d, body %q", code, body)
+	}
+}
