@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,7 +61,26 @@ func importRoots(t *testing.T, dataDir string, args ...string) []string {
 type server struct {
 	url string
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *lockedBuffer
+}
+
+// lockedBuffer is a child's output: written by exec's copying goroutine
+// while the test reads it (a failing test prints it while the child runs).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -94,7 +114,7 @@ func startWrapped(t *testing.T, wrapper []string, role, dataDir string, extra ..
 	args := append([]string{role, "--data-dir", dataDir, "--listen", addr, "--metrics-listen", freeAddr(t), "--log-format", "json"}, extra...)
 	argv := append(append(append([]string(nil), wrapper...), binPath), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	logBuf := &bytes.Buffer{}
+	logBuf := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

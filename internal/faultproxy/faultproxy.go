@@ -226,8 +226,9 @@ func (p *Proxy) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader,
 	}
 }
 
-// resetConn flushes what was written, then closes the connection with
-// SO_LINGER 0 so the client sees a reset rather than an orderly close.
+// resetConn flushes what was written, waits until the peer acknowledged
+// it, then closes the connection with SO_LINGER 0 so the client sees a
+// reset rather than an orderly close.
 func resetConn(w http.ResponseWriter) {
 	if fl, ok := w.(http.Flusher); ok {
 		fl.Flush()
@@ -242,6 +243,13 @@ func resetConn(w http.ResponseWriter) {
 	}
 	bufrw.Flush()
 	if tc, ok := conn.(*net.TCPConn); ok {
+		// A reset discards what the kernel still holds for the peer: wait
+		// (briefly) until the peer has every byte written, so the fault
+		// is "k bytes arrived, then a reset" however slowly the client
+		// reads, not a race with its reading.
+		for deadline := time.Now().Add(5 * time.Second); unsent(tc) > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		tc.SetLinger(0)
 	}
 	conn.Close()
