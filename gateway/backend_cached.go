@@ -104,14 +104,14 @@ func merge(full, got boxogw.ContentPathMetadata) boxogw.ContentPathMetadata {
 
 // Get implements boxogw.IPFSBackend.
 func (b *cachedBackend) Get(ctx context.Context, p path.ImmutablePath, ranges ...boxogw.ByteRange) (boxogw.ContentPathMetadata, *boxogw.GetResponse, error) {
-	if len(ranges) == 0 {
-		if md, resp, ok := b.wholeFile(ctx, p); ok {
-			return md, resp, nil
-		}
-	}
 	md, t, ok, err := b.terminal(ctx, p)
 	if err != nil {
 		return md, nil, err
+	}
+	if len(ranges) == 0 {
+		if fmd, resp, whole := b.wholeFile(ctx, p, md, ok); whole {
+			return fmd, resp, nil
+		}
 	}
 	if !ok {
 		md, resp, err := b.BlocksBackend.Get(ctx, p, ranges...)

@@ -19,10 +19,16 @@ import (
 // resolver's read-ahead (which is bounded for all streams together); with
 // 1 MiB leaves and eight streams that was most of the heap. The bytes are
 // the same: the file's data in DAG order, Content-Length from the root's
-// declared size.
-func (b *cachedBackend) wholeFile(ctx context.Context, p path.ImmutablePath) (boxogw.ContentPathMetadata, *boxogw.GetResponse, bool) {
-	md, err := b.ResolvePath(ctx, p)
-	if err != nil || len(md.LastSegmentRemainder) > 0 {
+// declared size. md is p's resolution when resolved (terminal made it),
+// else it is resolved here.
+func (b *cachedBackend) wholeFile(ctx context.Context, p path.ImmutablePath, md boxogw.ContentPathMetadata, resolved bool) (boxogw.ContentPathMetadata, *boxogw.GetResponse, bool) {
+	if !resolved {
+		var err error
+		if md, err = b.ResolvePath(ctx, p); err != nil {
+			return md, nil, false
+		}
+	}
+	if len(md.LastSegmentRemainder) > 0 {
 		return md, nil, false
 	}
 	root := md.LastSegment.RootCid()

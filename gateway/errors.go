@@ -107,8 +107,7 @@ type streamKey struct{}
 // status) and whether a block read failed after that.
 type stream struct {
 	wroteHeader atomic.Bool
-	failed      atomic.Bool
-	err         atomic.Pointer[error] // the first failure recorded
+	err         atomic.Pointer[error] // the first failure recorded; nil while none
 }
 
 func streamFailed(ctx context.Context, err error) {
@@ -117,7 +116,6 @@ func streamFailed(ctx context.Context, err error) {
 		return
 	}
 	s.err.CompareAndSwap(nil, &err)
-	s.failed.Store(true)
 }
 
 // streamRefused records a failure that came before boxo wrote anything
@@ -128,7 +126,6 @@ func streamRefused(ctx context.Context, err error) {
 		return
 	}
 	s.err.CompareAndSwap(nil, &err)
-	s.failed.Store(true)
 }
 
 // failureStatus is the status and plain message for a read that failed

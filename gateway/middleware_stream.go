@@ -212,18 +212,15 @@ func (a *abortWriter) finish() {
 // failed handles a recorded read failure, if any, with fail. It reports
 // whether the response failed.
 func (a *abortWriter) failed() bool {
-	if !a.s.failed.Load() {
+	p := a.s.err.Load()
+	if p == nil {
 		return false
 	}
 	if a.replaced || a.aborted {
 		return true
 	}
-	var err error
-	if p := a.s.err.Load(); p != nil {
-		err = *p
-	}
-	a.log.Warn("read failed", "path", a.r.URL.Path, "sent", a.sent, "err", err)
-	a.fail(err)
+	a.log.Warn("read failed", "path", a.r.URL.Path, "sent", a.sent, "err", *p)
+	a.fail(*p)
 	return true
 }
 
